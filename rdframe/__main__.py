@@ -1,0 +1,3 @@
+from rdframe.cli import main
+
+main()

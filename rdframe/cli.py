@@ -1,0 +1,74 @@
+"""The ``rdframe`` command: train, sweep, plot, report.
+
+    rdframe train  [overrides …]        one run (Hydra), e.g. objective.beta=0.5 encoder=mlp
+    rdframe sweep  [overrides …]        many runs (Hydra multirun), e.g. objective.beta=0.1,1,10
+    rdframe plot   RUN_OR_SWEEP … [-o rd_plane]
+    rdframe report RUN_OR_SWEEP … [--csv report.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rdframe.errors import RDFrameError
+
+USAGE = __doc__
+
+
+def _hydra(argv: list[str], multirun: bool) -> None:
+    """Hand the overrides to Hydra; the script path lets Lightning's DDP launcher re-run it."""
+    from rdframe import train
+
+    sys.argv = [train.__file__, *(["--multirun"] if multirun else []), *argv]
+    train.main()
+
+
+def _plot(argv: list[str]) -> None:
+    from rdframe.evaluation.plot import plot_rd_plane
+    from rdframe.results import find_results
+
+    parser = argparse.ArgumentParser(prog="rdframe plot", description="the rate–distortion plane")
+    parser.add_argument("paths", nargs="+", help="run or sweep folders, or rd.json files")
+    parser.add_argument("-o", "--out", default="rd_plane", help="output stem (.png and .pdf)")
+    parser.add_argument("--title", default=None)
+    args = parser.parse_args(argv)
+    paths = plot_rd_plane(find_results(args.paths), Path(args.out), title=args.title)
+    print("rdframe: wrote " + ", ".join(map(str, paths)))
+
+
+def _report(argv: list[str]) -> None:
+    from rdframe.evaluation.report import markdown_table, write_csv
+    from rdframe.results import find_results
+
+    parser = argparse.ArgumentParser(prog="rdframe report", description="a table of every run")
+    parser.add_argument("paths", nargs="+", help="run or sweep folders, or rd.json files")
+    parser.add_argument("--csv", default=None, help="also write the table as CSV here")
+    args = parser.parse_args(argv)
+    results = find_results(args.paths)
+    print(markdown_table(results), end="")
+    if args.csv:
+        write_csv(results, Path(args.csv))
+
+
+COMMANDS = {
+    "train": lambda argv: _hydra(argv, multirun=False),
+    "sweep": lambda argv: _hydra(argv, multirun=True),
+    "plot": _plot,
+    "report": _report,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+        if argv and argv[0] not in ("-h", "--help"):
+            raise SystemExit(f"rdframe: error: unknown command {argv[0]!r}; use one of "
+                             + ", ".join(COMMANDS))
+        return
+    try:
+        COMMANDS[argv[0]](argv[1:])
+    except RDFrameError as error:
+        raise SystemExit(f"rdframe: error: {error}") from None

@@ -1,0 +1,35 @@
+"""Bernoulli decoder with a multilayer-perceptron body, for binary data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch.distributions import Bernoulli, Distribution, Independent
+
+from rdframe.components import Decoder
+from rdframe.nn import mlp, numel
+
+
+class BernoulliMLPDecoder(Decoder):
+    r"""d(x|z) = Π_i Bernoulli(x_i; sigmoid(f_i(z))), f an MLP; for x in {0, 1}.
+
+    Distortion −log d(x|z) is summed over every pixel: nats per example.
+
+    >>> decoder = BernoulliMLPDecoder(latent_dim=2, output_shape=(1, 8, 8), hidden=(16,))
+    >>> likelihood = decoder(torch.zeros(3, 5, 2))                # (S, B, Z)
+    >>> likelihood.log_prob(torch.ones(5, 1, 8, 8)).shape         # (S, B)
+    torch.Size([3, 5])
+    """
+
+    def __init__(
+        self, latent_dim: int, output_shape: Sequence[int], hidden: Sequence[int] = (256, 256)
+    ) -> None:
+        super().__init__()
+        self.output_shape = tuple(output_shape)
+        self.net = mlp([latent_dim, *hidden, numel(output_shape)])
+
+    def forward(self, z: Tensor) -> Distribution:
+        logits = self.net(z).unflatten(-1, self.output_shape)  # (..., B, *output_shape)
+        return Independent(Bernoulli(logits=logits), len(self.output_shape))

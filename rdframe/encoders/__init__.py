@@ -1,0 +1,6 @@
+"""Encoders e(z|x): modules that map x to a distribution over codes z."""
+
+from rdframe.components import Encoder
+from rdframe.encoders.mlp import GaussianMLPEncoder
+
+__all__ = ["Encoder", "GaussianMLPEncoder"]

@@ -1,0 +1,43 @@
+"""Gaussian encoder with a multilayer-perceptron body."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution, Independent, Normal
+
+from rdframe.components import Encoder
+from rdframe.nn import mlp, numel
+
+
+class GaussianMLPEncoder(Encoder):
+    r"""e(z|x) = N(z; μ(x), diag σ(x)²), with μ and σ from one MLP on the flattened x.
+
+    σ = softplus(·) + ``min_scale`` keeps the scale positive and away from zero.
+    Kingma & Welling, "Auto-Encoding Variational Bayes" (2014).
+
+    >>> encoder = GaussianMLPEncoder(input_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
+    >>> posterior = encoder(torch.zeros(5, 1, 8, 8))
+    >>> posterior.batch_shape, posterior.event_shape
+    (torch.Size([5]), torch.Size([2]))
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        latent_dim: int,
+        hidden: Sequence[int] = (256, 256),
+        min_scale: float = 1e-4,
+    ) -> None:
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        self.latent_dim = latent_dim
+        self.min_scale = min_scale
+        self.net = mlp([numel(input_shape), *hidden, 2 * latent_dim])
+
+    def forward(self, x: Tensor) -> Distribution:
+        loc, raw_scale = self.net(x.flatten(-len(self.input_shape))).chunk(2, dim=-1)  # (B, Z)
+        scale = nn.functional.softplus(raw_scale) + self.min_scale
+        return Independent(Normal(loc, scale), 1)

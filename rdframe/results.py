@@ -1,0 +1,78 @@
+"""The results file: one ``rd.json`` per run, read by ``rdframe plot`` and ``rdframe report``.
+
+Reading results imports neither torch nor Lightning.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rdframe.errors import RDFrameError
+
+RESULTS_FILE = "rd.json"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run reports; rate, distortion, elbo and iwae_nll in nats per example (test)."""
+
+    rate: float
+    distortion: float
+    elbo: float
+    iwae_nll: float | None
+    iwae_samples: int
+    beta: float
+    objective: str
+    encoder: str
+    decoder: str
+    marginal: str
+    dataset: str
+    entropy: float | None
+    seed: int
+    epochs: int
+    steps: int
+    train_seconds: float
+    config: dict[str, Any] = field(default_factory=dict)
+    iwae_bpd: float | None = None
+    path: str | None = None
+
+    @property
+    def family(self) -> str:
+        return f"{self.encoder}/{self.decoder}/{self.marginal}"
+
+    def write(self, run_dir: Path) -> Path:
+        path = Path(run_dir) / RESULTS_FILE
+        record = {k: v for k, v in asdict(self).items() if k != "path"}
+        path.write_text(json.dumps(record, indent=2, allow_nan=True) + "\n")
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> RunResult:
+        try:
+            record = json.loads(Path(path).read_text())
+            return cls(**record, path=str(path))
+        except (json.JSONDecodeError, TypeError) as error:
+            raise RDFrameError(f"{path} is not an rdframe results file: {error}") from error
+
+    def is_finite(self) -> bool:
+        return all(math.isfinite(v) for v in (self.rate, self.distortion, self.elbo))
+
+
+def find_results(paths: Iterable[Path | str]) -> list[RunResult]:
+    """Every rd.json at or below the given files and folders, in path order."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files.extend(sorted(path.rglob(RESULTS_FILE)))
+        else:
+            raise RDFrameError(f"{path} does not exist; give run or sweep folders holding rd.json")
+    if not files:
+        raise RDFrameError(f"no {RESULTS_FILE} found under {', '.join(map(str, paths))}")
+    return [RunResult.read(f) for f in files]

@@ -1,0 +1,114 @@
+"""One training run: build from the config, fit, test, write rd.json, print one summary line."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from rdframe.build import build_data, build_system
+from rdframe.errors import RDFrameError
+from rdframe.results import RunResult
+
+
+def _choice(cfg: DictConfig, group: str) -> str:
+    """The option chosen for a config group (``encoder=conv`` → "conv"), else the class name."""
+    if HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get(group)
+        if choice:
+            return str(choice)
+    return str(cfg[group].get("_target_", "?")).rsplit(".", 1)[-1]
+
+
+def _output_dir(cfg: DictConfig) -> Path:
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(cfg.get("output_dir", "."))
+
+
+def _logger(cfg: DictConfig) -> pl.loggers.Logger | bool:
+    return instantiate(cfg.logger) if cfg.get("logger") else False
+
+
+def run(cfg: DictConfig) -> RunResult | None:
+    """Train and test one model as ``cfg`` says; rank 0 writes rd.json and returns its record."""
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = build_data(cfg)
+    system = build_system(cfg)
+    out = _output_dir(cfg)
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=_logger(cfg), default_root_dir=out)
+    start = time.perf_counter()
+    trainer.fit(system, datamodule=data)
+    seconds = time.perf_counter() - start
+    metrics = trainer.test(system, datamodule=data, verbose=False)[0]
+    if not trainer.is_global_zero:
+        return None
+    result = _result(cfg, metrics, trainer, seconds, system.objective.beta(trainer.global_step))
+    path = result.write(out)
+    print(_summary(result, path), flush=True)
+    return result
+
+
+def _result(
+    cfg: DictConfig, metrics: dict, trainer: pl.Trainer, seconds: float, beta: float
+) -> RunResult:
+    nll = metrics.get("test/iwae_nll")
+    return RunResult(
+        rate=metrics["test/rate"],
+        distortion=metrics["test/distortion"],
+        elbo=metrics["test/elbo"],
+        iwae_nll=nll,
+        iwae_bpd=metrics.get("test/iwae_bpd"),
+        iwae_samples=cfg.iwae_samples if nll is not None else 0,
+        beta=beta,
+        objective=_choice(cfg, "objective"),
+        encoder=_choice(cfg, "encoder"),
+        decoder=_choice(cfg, "decoder"),
+        marginal=_choice(cfg, "marginal"),
+        dataset=_choice(cfg, "data"),
+        entropy=getattr(trainer.datamodule, "entropy", None),
+        seed=cfg.seed,
+        epochs=trainer.current_epoch,
+        steps=trainer.global_step,
+        train_seconds=round(seconds, 3),
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def _summary(r: RunResult, path: Path) -> str:
+    nll = "n/a" if r.iwae_nll is None else f"{r.iwae_nll:.2f}"
+    return (
+        f"rdframe: beta={r.beta:g} {r.family} on {r.dataset}: R={r.rate:.2f} D={r.distortion:.2f} "
+        f"ELBO={r.elbo:.2f} IWAE-NLL={nll} nats ({r.epochs} epochs, {r.train_seconds:.1f} s) "
+        f"-> {path}"
+    )
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    """Hydra's entry point for ``rdframe train`` and ``rdframe sweep``."""
+    try:
+        run(cfg)
+    except Exception as error:
+        cause = _rdframe_cause(error)
+        if cause is None:
+            raise
+        raise SystemExit(f"rdframe: error: {cause}") from None
+
+
+def _rdframe_cause(error: BaseException | None) -> RDFrameError | None:
+    """The RDFrameError behind ``error`` (Hydra wraps errors raised while instantiating)."""
+    while error is not None and not isinstance(error, RDFrameError):
+        error = error.__cause__
+    return error
+
+
+if __name__ == "__main__":  # re-executed as a script by Lightning's DDP launcher
+    main()
