@@ -9,20 +9,35 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from rdframe.errors import RDFrameError
+from rdframe.errors import RDFrameError, one_line
 
 USAGE = __doc__
 
 
 def _hydra(argv: list[str], multirun: bool) -> None:
-    """Hand the overrides to Hydra; the script path lets Lightning's DDP launcher re-run it."""
+    """Hand the overrides to Hydra; the script path lets Lightning's DDP launcher re-run it.
+
+    Hydra is asked to raise its errors so that a wrong option or key becomes one line here;
+    ``HYDRA_FULL_ERROR=1`` in the environment keeps Hydra's full stack trace.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     from rdframe import train
 
+    wants_trace = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     sys.argv = [train.__file__, *(["--multirun"] if multirun else []), *argv]
-    train.main()
+    try:
+        train.main()
+    except (HydraException, OmegaConfBaseException) as error:
+        if wants_trace:
+            raise
+        raise SystemExit(f"rdframe: error: {one_line(error)}") from None
 
 
 def _plot(argv: list[str]) -> None:

@@ -11,3 +11,14 @@ class ConfigError(RDFrameError, ValueError):
 
 class DataError(RDFrameError, ValueError):
     """A data set is missing, corrupt, or outside what the chosen decoder can model."""
+
+
+def one_line(error: BaseException) -> str:
+    """A multi-line message (Hydra's, for instance) folded into one line.
+
+    >>> one_line(Exception("Could not find 'x'\\n\\nAvailable options in 'encoder':\\n\\tmlp"))
+    "Could not find 'x' Available options in 'encoder': mlp"
+    """
+    skip = ("provider=", "full_key:", "object_type=", "Config search path")
+    lines = (line.strip() for line in str(error).splitlines())
+    return " ".join(line for line in lines if line and not line.startswith(skip))

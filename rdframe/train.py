@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 from pathlib import Path
@@ -9,11 +10,12 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from rdframe.build import build_data, build_system
-from rdframe.errors import RDFrameError
+from rdframe.errors import RDFrameError, one_line
 from rdframe.results import RunResult
 
 
@@ -26,24 +28,33 @@ def _choice(cfg: DictConfig, group: str) -> str:
     return str(cfg[group].get("_target_", "?")).rsplit(".", 1)[-1]
 
 
-def _output_dir(cfg: DictConfig) -> Path:
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    return Path(cfg.get("output_dir", "."))
-
-
 def _logger(cfg: DictConfig) -> pl.loggers.Logger | bool:
     return instantiate(cfg.logger) if cfg.get("logger") else False
 
 
+def _callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+
+
+def _quiet_lightning() -> None:
+    """Drop Lightning's advertising tips and the worker-count hint for in-memory data sets."""
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*treespec, LeafSpec.*")
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+        lambda record: not str(record.msg).startswith("💡")
+    )
+
+
 def run(cfg: DictConfig) -> RunResult | None:
     """Train and test one model as ``cfg`` says; rank 0 writes rd.json and returns its record."""
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    _quiet_lightning()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = build_data(cfg)
     system = build_system(cfg)
-    out = _output_dir(cfg)
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=_logger(cfg), default_root_dir=out)
+    out = Path(cfg.output_dir)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, logger=_logger(cfg), callbacks=_callbacks(cfg), default_root_dir=out
+    )
     start = time.perf_counter()
     trainer.fit(system, datamodule=data)
     seconds = time.perf_counter() - start
@@ -97,17 +108,21 @@ def main(cfg: DictConfig) -> None:
     try:
         run(cfg)
     except Exception as error:
-        cause = _rdframe_cause(error)
-        if cause is None:
+        message = _user_error(error)
+        if message is None:
             raise
-        raise SystemExit(f"rdframe: error: {cause}") from None
+        raise SystemExit(f"rdframe: error: {message}") from None
 
 
-def _rdframe_cause(error: BaseException | None) -> RDFrameError | None:
-    """The RDFrameError behind ``error`` (Hydra wraps errors raised while instantiating)."""
-    while error is not None and not isinstance(error, RDFrameError):
-        error = error.__cause__
-    return error
+def _user_error(error: BaseException) -> str | None:
+    """One line for an error the user can fix: an RDFrameError (which Hydra may wrap while
+    instantiating) or a config that does not instantiate; None for anything else (a bug)."""
+    cause: BaseException | None = error
+    while cause is not None and not isinstance(cause, RDFrameError):
+        cause = cause.__cause__
+    if cause is not None:
+        return str(cause)
+    return one_line(error) if isinstance(error, InstantiationException) else None
 
 
 if __name__ == "__main__":  # re-executed as a script by Lightning's DDP launcher

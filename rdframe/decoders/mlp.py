@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor
 from torch.distributions import Bernoulli, Distribution, Independent
 
@@ -17,6 +16,7 @@ class BernoulliMLPDecoder(Decoder):
 
     Distortion −log d(x|z) is summed over every pixel: nats per example.
 
+    >>> import torch
     >>> decoder = BernoulliMLPDecoder(latent_dim=2, output_shape=(1, 8, 8), hidden=(16,))
     >>> likelihood = decoder(torch.zeros(3, 5, 2))                # (S, B, Z)
     >>> likelihood.log_prob(torch.ones(5, 1, 8, 8)).shape         # (S, B)

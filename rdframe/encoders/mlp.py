@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal
 
@@ -18,6 +17,7 @@ class GaussianMLPEncoder(Encoder):
     σ = softplus(·) + ``min_scale`` keeps the scale positive and away from zero.
     Kingma & Welling, "Auto-Encoding Variational Bayes" (2014).
 
+    >>> import torch
     >>> encoder = GaussianMLPEncoder(input_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
     >>> posterior = encoder(torch.zeros(5, 1, 8, 8))
     >>> posterior.batch_shape, posterior.event_shape

@@ -1,0 +1,30 @@
+# Two commands for a fresh machine: `make demo` (a quick rate–distortion sweep on the embedded
+# digits, with its plot and table) and `make test` (lint and the test suite). Each creates the
+# virtual environment .venv and installs what it needs on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.rdframe-installed
+
+.PHONY: demo test test-slow lint benchmark clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rdframe sweep experiment=quickstart hydra.sweep.dir=sweeps/quickstart
+
+test: $(STAMP) lint
+	WANDB_MODE=offline $(BIN)/python -m pytest
+
+test-slow: $(STAMP)
+	WANDB_MODE=offline $(BIN)/python -m pytest -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check rdframe tests benchmarks experiments
+
+clean:
+	rm -rf $(VENV) runs sweeps outputs multirun

@@ -1,0 +1,45 @@
+"""Shared fixtures: offline W&B, the shared data folder, a composed config per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+CONF = REPO / "rdframe" / "conf"
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+if SHARED_DATA.is_dir():
+    os.environ.setdefault("RDFRAME_DATA_DIR", str(SHARED_DATA))
+
+
+def options(group: str) -> list[str]:
+    """Every option of a config group, from the yaml files shipped in the package."""
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The real root config with ``overrides``, as ``rdframe train`` would compose it."""
+    GlobalHydra.instance().clear()
+    with initialize_config_module("rdframe.conf", version_base="1.3"):
+        return compose("config", overrides=[*overrides, f"output_dir={output_dir}"])
+
+
+@pytest.fixture
+def make_config(tmp_path: Path):  # noqa: ANN201
+    return lambda *overrides: compose_config(list(overrides), tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> Iterator[None]:
+    torch.manual_seed(0)
+    yield

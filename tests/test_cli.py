@@ -1,0 +1,99 @@
+"""The ``rdframe`` command end to end on the digits: train, sweep, plot, report, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+QUICK = ["trainer.max_epochs=2", "iwae_samples=16", "latent_dim=4"]
+
+
+def rdframe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("rdframe")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "rdframe"]
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def _check_record(record: dict) -> None:
+    for key in ("rate", "distortion", "elbo", "iwae_nll"):
+        assert math.isfinite(record[key]), key
+    assert math.isclose(record["elbo"], -(record["rate"] + record["distortion"]), rel_tol=1e-5)
+    assert record["iwae_nll"] <= -record["elbo"] + 0.5  # IWAE tightens the bound (MC slack)
+    assert record["rate"] > -0.5 and record["distortion"] > 0
+    assert (record["encoder"], record["decoder"], record["marginal"]) == (
+        "mlp", "mlp", "standard_normal")
+    assert record["dataset"] == "digits" and record["entropy"] is None
+    assert record["epochs"] == 2 and record["steps"] == 2 * 12  # 1,197 images, batches of 100
+    assert record["config"]["latent_dim"] == 4 and record["iwae_samples"] == 16
+
+
+def test_train_writes_results_checkpoint_and_logs(tmp_path):
+    done = rdframe("train", *QUICK, "objective.beta=0.5", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "run" / "rd.json").read_text())
+    _check_record(record)
+    assert record["beta"] == 0.5 and record["objective"] == "beta_vae"
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").stat().st_size > 0
+    assert (tmp_path / "run" / "logs" / "metrics.csv").exists()
+    assert "rdframe: beta=0.5 mlp/mlp/standard_normal on digits" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    cwd = tmp_path_factory.mktemp("sweep")
+    done = rdframe("sweep", *QUICK, "objective.beta=0.25,4", "hydra.sweep.dir=out", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return cwd / "out"
+
+
+def test_sweep_trains_each_run_and_summarises(sweep):
+    records = [json.loads((sweep / n / "rd.json").read_text()) for n in ("0", "1")]
+    for record in records:
+        _check_record(record)
+    assert [r["beta"] for r in records] == [0.25, 4.0]
+    assert records[0]["rate"] > records[1]["rate"]  # a larger β buys a lower rate
+    assert (sweep / "rd_plane.png").read_bytes()[:4] == b"\x89PNG"
+    assert (sweep / "rd_plane.pdf").read_bytes()[:4] == b"%PDF"
+    assert len((sweep / "report.md").read_text().splitlines()) == 2 + 2
+
+
+def test_plot_and_report_read_the_sweep(sweep, tmp_path):
+    done = rdframe("plot", str(sweep), "-o", str(tmp_path / "plane"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "plane.png").stat().st_size > 10_000
+    done = rdframe("report", str(sweep), "--csv", str(tmp_path / "t.csv"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 3 and rows[0].startswith("| beta |")
+    assert len((tmp_path / "t.csv").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["encoder=nope"], "Could not find 'encoder/nope'"),
+        (["trainer.max_epochs=1", "not_a_key=3"], "Could not override 'not_a_key'"),
+        (["objective.beta=-1"], "objective.beta must be"),
+        (["+objective.betta=1"], "unexpected keyword argument 'betta'"),
+    ],
+)
+def test_bad_input_stops_with_one_line(tmp_path, args, expected):
+    done = rdframe("train", *args, cwd=tmp_path)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rdframe: error:"), done.stderr
+    assert expected in lines[0]
+    assert not list(tmp_path.rglob("*.ckpt"))  # stopped before training
+
+
+def test_plot_without_results_says_so(tmp_path):
+    done = rdframe("plot", str(tmp_path), cwd=tmp_path)
+    assert done.returncode != 0 and "no rd.json found" in done.stderr
