@@ -13,10 +13,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
 
 from rdframe.build import build_data, build_system
+from rdframe.data.base import RDDataModule
+from rdframe.data.support import check_support
 from rdframe.errors import RDFrameError, one_line
 from rdframe.results import RunResult
+from rdframe.system import RDSystem
 
 
 def _choice(cfg: DictConfig, group: str) -> str:
@@ -45,12 +49,21 @@ def _quiet_lightning() -> None:
     )
 
 
+def _check_data(cfg: DictConfig, data: RDDataModule, system: RDSystem) -> None:
+    """Before any training: the first training batch lies in the decoder's support."""
+    data.setup("fit")
+    x, y = next(iter(DataLoader(data.train_set, batch_size=256)))
+    target = y if system.objective.target == "y" else x
+    check_support(system.model.decoder, cfg.latent_dim, target, data.name)
+
+
 def run(cfg: DictConfig) -> RunResult | None:
     """Train and test one model as ``cfg`` says; rank 0 writes rd.json and returns its record."""
     _quiet_lightning()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     data = build_data(cfg)
     system = build_system(cfg)
+    _check_data(cfg, data, system)
     out = Path(cfg.output_dir)
     trainer: pl.Trainer = instantiate(
         cfg.trainer, logger=_logger(cfg), callbacks=_callbacks(cfg), default_root_dir=out
