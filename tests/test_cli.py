@@ -22,7 +22,8 @@ def rdframe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def _check_record(record: dict) -> None:
+def _check_record(record: dict, steps: int = 2 * 12) -> None:
+    """Finite, consistent numbers; ``steps``: 2 epochs of 1,197 images in batches of 100."""
     for key in ("rate", "distortion", "elbo", "iwae_nll"):
         assert math.isfinite(record[key]), key
     assert math.isclose(record["elbo"], -(record["rate"] + record["distortion"]), rel_tol=1e-5)
@@ -31,7 +32,7 @@ def _check_record(record: dict) -> None:
     assert (record["encoder"], record["decoder"], record["marginal"]) == (
         "mlp", "mlp", "standard_normal")
     assert record["dataset"] == "digits" and record["entropy"] is None
-    assert record["epochs"] == 2 and record["steps"] == 2 * 12  # 1,197 images, batches of 100
+    assert record["epochs"] == 2 and record["steps"] == steps
     assert record["config"]["latent_dim"] == 4 and record["iwae_samples"] == 16
 
 
@@ -83,6 +84,7 @@ def test_plot_and_report_read_the_sweep(sweep, tmp_path):
         (["trainer.max_epochs=1", "not_a_key=3"], "Could not override 'not_a_key'"),
         (["objective.beta=-1"], "objective.beta must be"),
         (["+objective.betta=1"], "unexpected keyword argument 'betta'"),
+        (["data.binarize=false"], "does not fit decoder BernoulliMLPDecoder"),
     ],
 )
 def test_bad_input_stops_with_one_line(tmp_path, args, expected):
@@ -97,3 +99,19 @@ def test_bad_input_stops_with_one_line(tmp_path, args, expected):
 def test_plot_without_results_says_so(tmp_path):
     done = rdframe("plot", str(tmp_path), cwd=tmp_path)
     assert done.returncode != 0 and "no rd.json found" in done.stderr
+
+
+def test_ddp_on_two_cpu_processes_writes_one_result(tmp_path):
+    done = rdframe("train", *QUICK, "trainer=ddp_cpu", "hydra.run.dir=run", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "run" / "rd.json").read_text())
+    _check_record(record, steps=2 * 6)  # each of the 2 ranks sees half of every epoch
+    assert done.stdout.count("rdframe: beta=") == 1  # only rank 0 reports
+
+
+def test_sweep_through_the_joblib_launcher(tmp_path):
+    done = rdframe("sweep", *QUICK, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                   "objective.beta=0.5,2", "hydra.sweep.dir=out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    betas = sorted(json.loads(p.read_text())["beta"] for p in (tmp_path / "out").glob("*/rd.json"))
+    assert betas == [0.5, 2.0] and (tmp_path / "out" / "report.md").exists()
