@@ -8,9 +8,8 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 from torch.distributions import Distribution, Independent, Normal, Transform, constraints
-from zuko.flows import MaskedAutoregressiveTransform
-from zuko.transforms import ComposedTransform
 
+from rdframe._zuko import ComposedTransform, MaskedAutoregressiveTransform
 from rdframe.components import Encoder
 from rdframe.errors import ConfigError
 from rdframe.nn import mlp, numel

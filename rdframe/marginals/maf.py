@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch  # noqa: F401 (the doctest uses it)
 from torch import nn
 from torch.distributions import Distribution
-from zuko.flows import MAF
 
+from rdframe._zuko import MAF
 from rdframe.components import Marginal
 from rdframe.errors import ConfigError
 

@@ -1,0 +1,110 @@
+"""The VampPrior: a uniform mixture of the encoder's posteriors at learned pseudo-inputs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.distributions import Distribution, constraints
+
+from rdframe.components import Encoder, Marginal
+from rdframe.errors import ConfigError
+
+
+class UniformMixture(Distribution):
+    r"""(1/K) Σ_k q_k(z), the K components being the last batch dimension of ``components``.
+
+    Works for any component distribution with ``log_prob`` and ``sample`` (a Gaussian, a
+    flow): log-density by log-mean-exp of the K component log-densities, sampling by drawing
+    from every component and keeping one chosen uniformly at random.
+
+    >>> from torch.distributions import Independent, Normal
+    >>> mixture = UniformMixture(Independent(Normal(torch.zeros(4, 2), 1.0), 1))  # K = 4
+    >>> mixture.batch_shape, mixture.event_shape, mixture.sample((3,)).shape
+    (torch.Size([]), torch.Size([2]), torch.Size([3, 2]))
+    """
+
+    arg_constraints: dict[str, constraints.Constraint] = {}
+    has_rsample = False
+
+    def __init__(self, components: Distribution, validate_args: bool | None = None) -> None:
+        if len(components.batch_shape) < 1:
+            raise ConfigError(
+                "UniformMixture needs components whose last batch dimension indexes the K "
+                f"components, got batch shape {tuple(components.batch_shape)}"
+            )
+        self.components = components
+        self.num_components = components.batch_shape[-1]
+        super().__init__(components.batch_shape[:-1], components.event_shape, validate_args)
+
+    @property
+    def support(self) -> constraints.Constraint:
+        return self.components.support
+
+    def _component_dim(self) -> int:
+        return -1 - len(self.event_shape)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        dim = self._component_dim()
+        value = value.unsqueeze(dim)  # (..., 1, *event)
+        value = value.expand(*value.shape[:dim], self.num_components, *self.event_shape)
+        log_q = self.components.log_prob(value)  # (..., K)
+        return torch.logsumexp(log_q, dim=-1) - math.log(self.num_components)
+
+    @torch.no_grad()
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
+        draws = self.components.sample(torch.Size(sample_shape))  # (*sample, ..., K, *event)
+        shape = self._extended_shape(torch.Size(sample_shape))  # (*sample, ..., *event)
+        index_shape = shape[: len(shape) - len(self.event_shape)]  # (*sample, ...)
+        k = torch.randint(self.num_components, index_shape, device=draws.device).unsqueeze(-1)
+        k = k.view(*k.shape, *(1 for _ in self.event_shape)).expand(*k.shape, *self.event_shape)
+        return draws.gather(self._component_dim(), k).squeeze(self._component_dim())
+
+
+class VampPrior(Marginal):
+    r"""m(z) = (1/K) Σ_k e(z|u_k): the encoder itself, at K learned pseudo-inputs u_k.
+
+    The pseudo-inputs have the data's shape and start at ``init_loc`` plus N(0,
+    ``init_std``²) noise (mid-grey for data in [0, 1]); they are learned through the rate
+    term, and the encoder is the *same* instance as the model's, so m follows the
+    aggregate posterior. Used for the rate and for generation alike. Tomczak & Welling,
+    "VAE with a VampPrior" (AISTATS 2018), eq. (9).
+
+    ::
+
+        u_1 … u_K ──► encoder ──► e(z|u_k), k = 1..K ──► m(z) = log-mean-exp_k e(z|u_k)
+
+    >>> from rdframe.encoders import GaussianMLPEncoder
+    >>> encoder = GaussianMLPEncoder(input_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
+    >>> marginal = VampPrior(encoder, input_shape=(1, 8, 8), num_components=10)
+    >>> marginal().log_prob(torch.zeros(4, 2)).shape
+    torch.Size([4])
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        input_shape: Sequence[int],
+        num_components: int = 500,
+        init_loc: float = 0.5,
+        init_std: float = 0.01,
+    ) -> None:
+        super().__init__()
+        if num_components < 1:
+            raise ConfigError(f"VampPrior needs num_components >= 1, got {num_components}")
+        encoder_shape = getattr(encoder, "input_shape", None)
+        if encoder_shape is not None and tuple(encoder_shape) != tuple(input_shape):
+            raise ConfigError(
+                f"VampPrior input_shape {tuple(input_shape)} differs from the encoder's "
+                f"{tuple(encoder_shape)}: pass the data shape to both"
+            )
+        self.encoder = encoder
+        self.latent_dim = encoder.latent_dim
+        self.pseudo_inputs = nn.Parameter(
+            init_loc + init_std * torch.randn(num_components, *input_shape)
+        )
+
+    def forward(self) -> Distribution:
+        return UniformMixture(self.encoder(self.pseudo_inputs))  # components: batch (K,)
