@@ -7,6 +7,12 @@ from rdframe.marginals.mog import MixtureOfGaussians
 from rdframe.marginals.standard_normal import StandardNormal
 from rdframe.marginals.vamp import UniformMixture, VampPrior
 
-__all__ = ["Marginal", "StandardNormal"]
-__all__ += ["MAFMarginal"]
-__all__ += ["DiagonalGaussian", "MixtureOfGaussians", "UniformMixture", "VampPrior"]
+__all__ = [
+    "DiagonalGaussian",
+    "MAFMarginal",
+    "Marginal",
+    "MixtureOfGaussians",
+    "StandardNormal",
+    "UniformMixture",
+    "VampPrior",
+]
