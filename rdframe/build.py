@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from rdframe.data.base import RDDataModule
+from rdframe.errors import ConfigError
 from rdframe.model import RDModel
 from rdframe.objectives import Objective
 from rdframe.system import RDSystem
@@ -33,5 +34,10 @@ def build_model(cfg: DictConfig) -> RDModel:
 
 def build_system(cfg: DictConfig) -> RDSystem:
     objective: Objective = instantiate(cfg.objective)
+    if objective.target == "y" and not cfg.num_classes:
+        raise ConfigError(
+            f"objective {type(objective).__name__} scores labels, but this data set has none "
+            "(num_classes = 0); choose a labelled set such as data=digits or data=mnist"
+        )
     optimizer = instantiate(cfg.optimizer)
     return RDSystem(build_model(cfg), objective, optimizer, iwae_samples=cfg.iwae_samples)

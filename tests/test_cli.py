@@ -85,6 +85,7 @@ def test_plot_and_report_read_the_sweep(sweep, tmp_path):
         (["objective.beta=-1"], "objective.beta must be"),
         (["+objective.betta=1"], "unexpected keyword argument 'betta'"),
         (["data.binarize=false"], "does not fit decoder BernoulliMLPDecoder"),
+        (["data=mnist", "data.data_dir=."], "mnist: 4 of 4 files missing"),
     ],
 )
 def test_bad_input_stops_with_one_line(tmp_path, args, expected):

@@ -14,9 +14,15 @@ from rdframe.errors import ConfigError
 class RDDataModule(pl.LightningDataModule):
     """A LightningDataModule whose batches are ``(x, y)`` pairs, with the facts a model needs.
 
-    Subclasses set ``name``, ``shape`` (of one x), ``num_classes`` (of y) and ``entropy``
-    (H(X) in nats per example when known exactly, else ``None``), and build
-    ``self.train_set``, ``self.val_set`` and ``self.test_set`` in ``setup``.
+    Subclasses set ``name``, ``shape`` (of one x), ``num_classes`` (of y; 0 for a set without
+    labels, whose y is a tensor of -1) and ``entropy`` (H(X) in nats per example when known
+    exactly, else ``None``), and build ``self.train_set``, ``self.val_set`` and
+    ``self.test_set`` in ``setup``.
+
+    Loader defaults suit sets held in memory as tensors: ``num_workers=0`` (indexing a tensor
+    costs less than handing batches between processes), pinned memory when the trainer runs
+    on CUDA (``pin_memory=None``), persistent workers whenever there are workers
+    (``persistent_workers=None``). Each can be set from the config (``data.num_workers=4``).
     """
 
     name: str
@@ -29,28 +35,48 @@ class RDDataModule(pl.LightningDataModule):
         batch_size: int = 100,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
-        pin_memory: bool = False,
+        pin_memory: bool | None = None,
+        persistent_workers: bool | None = None,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        if batch_size < 1 or num_workers < 0:
+            raise ConfigError(
+                f"data.batch_size must be >= 1 and data.num_workers >= 0, "
+                f"got {batch_size} and {num_workers}"
+            )
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
-        self.loader_options: dict[str, Any] = {
-            "num_workers": num_workers,
-            "pin_memory": pin_memory,
-            "persistent_workers": num_workers > 0,
-        }
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
+
+    @property
+    def loader_options(self) -> dict[str, Any]:
+        """Keyword arguments of every DataLoader, with the automatic choices resolved."""
+        persistent = self.persistent_workers
+        return {
+            "num_workers": self.num_workers,
+            "pin_memory": self._on_cuda() if self.pin_memory is None else self.pin_memory,
+            "persistent_workers": self.num_workers > 0 if persistent is None else persistent,
+        }
+
+    def _on_cuda(self) -> bool:
+        """Whether the trainer this module is attached to (if any) trains on a CUDA device."""
+        return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
 
     def _loader(self, dataset: Dataset | None, shuffle: bool, batch_size: int) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
         generator = torch.Generator().manual_seed(0) if shuffle else None
         return DataLoader(
-            dataset, batch_size, shuffle=shuffle, generator=generator, **self.loader_options
+            dataset,
+            batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            **self.loader_options,
         )
 
     def train_dataloader(self) -> DataLoader:
