@@ -110,9 +110,10 @@ def test_ddp_on_two_cpu_processes_writes_one_result(tmp_path):
     assert done.stdout.count("rdframe: beta=") == 1  # only rank 0 reports
 
 
-def test_sweep_through_the_joblib_launcher(tmp_path):
-    done = rdframe("sweep", *QUICK, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                   "objective.beta=0.5,2", "hydra.sweep.dir=out", cwd=tmp_path)
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_sweep_through_a_launcher_plugin(tmp_path, launcher):
+    done = rdframe("sweep", *QUICK, f"hydra/launcher={launcher}", "objective.beta=0.5,2",
+                   "hydra.sweep.dir=out", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     betas = sorted(json.loads(p.read_text())["beta"] for p in (tmp_path / "out").glob("*/rd.json"))
     assert betas == [0.5, 2.0] and (tmp_path / "out" / "report.md").exists()
