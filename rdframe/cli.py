@@ -4,6 +4,7 @@
     rdframe sweep  [overrides …]        many runs (Hydra multirun), e.g. objective.beta=0.1,1,10
     rdframe plot   RUN_OR_SWEEP … [-o rd_plane]
     rdframe report RUN_OR_SWEEP … [--csv report.csv]
+    rdframe evaluate RUN_DIR [--samples K] [--split test]   checkpoint → metrics in rd.json
 """
 
 from __future__ import annotations
@@ -67,11 +68,27 @@ def _report(argv: list[str]) -> None:
         write_csv(results, Path(args.csv))
 
 
+def _evaluate(argv: list[str]) -> None:
+    from rdframe.evaluate import SPLITS, evaluate_run, summary
+
+    parser = argparse.ArgumentParser(
+        prog="rdframe evaluate", description="a run's checkpoint → metrics, merged into rd.json"
+    )
+    parser.add_argument("run_dir", help="a run folder made by `rdframe train`")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="k of the IWAE bound (default: the run's iwae_samples)")
+    parser.add_argument("--split", default="test", choices=SPLITS)
+    args = parser.parse_args(argv)
+    metrics = evaluate_run(args.run_dir, samples=args.samples, split=args.split)
+    print(summary(args.run_dir, args.split, metrics))
+
+
 COMMANDS = {
     "train": lambda argv: _hydra(argv, multirun=False),
     "sweep": lambda argv: _hydra(argv, multirun=True),
     "plot": _plot,
     "report": _report,
+    "evaluate": _evaluate,
 }
 
 

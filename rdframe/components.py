@@ -18,6 +18,7 @@ autoregressive flow, for instance) exposes ``rsample_and_log_prob(sample_shape)`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -35,7 +36,12 @@ class Encoder(nn.Module, ABC):
 
 
 class Decoder(nn.Module, ABC):
-    """d(x|z): the reconstruction likelihood (or a classifier c(y|z)), as a distribution."""
+    """d(x|z): the reconstruction likelihood (or a classifier c(y|z)), as a distribution.
+
+    ``target`` says what it scores: the data x, or the label y for the bottleneck.
+    """
+
+    target: ClassVar[Literal["x", "y"]] = "x"
 
     @abstractmethod
     def forward(self, z: Tensor) -> Distribution:

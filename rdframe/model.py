@@ -9,14 +9,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import kl_divergence
+from torch.distributions import Distribution, kl_divergence
 
 from rdframe.components import Decoder, Encoder, Marginal, rsample_and_log_prob
+from rdframe.errors import ConfigError
+from rdframe.estimators import importance_log_weights, log_mean_exp
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class RDModel(nn.Module):
         z, log_e = rsample_and_log_prob(posterior, torch.Size([samples]))  # (S, B, Z), (S, B)
         distortion = -self.decoder(z).log_prob(target)  # (S, B)
         if self.analytic_rate:
-            rate = kl_divergence(posterior, self.marginal()).expand_as(distortion)
+            rate = analytic_kl(posterior, self.marginal()).expand_as(distortion)  # (S, B)
         else:
             rate = log_e - self.marginal().log_prob(z)  # (S, B)
         return RDTerms(rate=rate.mean(0), distortion=distortion.mean(0))
@@ -84,19 +85,24 @@ class RDModel(nn.Module):
 
         log p(x) ≥ E[log (1/k) Σ_i d(x|z_i) m(z_i) / e(z_i|x)], z_i ~ e(z|x), k = ``samples``
         (Burda et al., "Importance Weighted Autoencoders", 2016). The k samples are drawn
-        ``chunk_size`` at a time so that memory stays bounded for large k.
+        ``chunk_size`` at a time so that memory stays bounded for large k; for a whole data
+        set, chunked over examples too, see :func:`rdframe.estimators.iwae_log_likelihood`.
         """
-        posterior = self.encoder(x)
-        marginal = self.marginal()
-        chunks = []
-        for start in range(0, samples, chunk_size):
-            n = min(chunk_size, samples - start)
-            z, log_e = rsample_and_log_prob(posterior, torch.Size([n]))  # (n, B, Z), (n, B)
-            log_w = self.decoder(z).log_prob(x) + marginal.log_prob(z) - log_e  # (n, B)
-            chunks.append(torch.logsumexp(log_w, dim=0))  # (B,)
-        return torch.logsumexp(torch.stack(chunks), dim=0) - math.log(samples)
+        return log_mean_exp(importance_log_weights(self, x, samples, chunk_size))
 
     def sample(self, n: int) -> Tensor:
         """n draws x ~ d(x|z), z ~ m(z): generation from the same marginal as the rate."""
         z = self.marginal().sample(torch.Size([n]))  # (n, Z)
         return self.decoder(z).sample()
+
+
+def analytic_kl(posterior: Distribution, marginal: Distribution) -> Tensor:
+    """KL(e(z|x) ‖ m(z)) in closed form, shape (B,); a ConfigError if the pair has none."""
+    try:
+        return kl_divergence(posterior, marginal)
+    except NotImplementedError:
+        raise ConfigError(
+            f"analytic_rate=true needs a closed-form KL between the encoder's "
+            f"{type(posterior).__name__} and the marginal's {type(marginal).__name__}, and "
+            f"torch.distributions has none; set analytic_rate=false for the Monte-Carlo rate"
+        ) from None

@@ -40,6 +40,16 @@ class RunResult:
     config: dict[str, Any] = field(default_factory=dict)
     iwae_bpd: float | None = None
     path: str | None = None
+    # written by `rdframe evaluate` (test split here; every split under "evaluation"), nats:
+    ixz_upper: float | None = None  # R ≥ I(X;Z): the rate, named for the information plane
+    ixz_aggregate: float | None = None  # aggregate-posterior estimate of I(X;Z)
+    ixz_lower: float | None = None  # H − D ≤ I(X;Z), when the data's entropy H is known
+    active_units: int | None = None  # units with Var_x(E[z|x]) > 0.01
+    kl_per_dim: list[float] | None = None  # E_x KL per latent dimension, where defined
+    error: float | None = None  # the bottleneck's test classification error
+    label_entropy: float | None = None  # H(Y) of the labels
+    izy_lower: float | None = None  # H(Y) − D_y ≤ I(Z;Y)
+    evaluation: dict[str, Any] = field(default_factory=dict)  # split → every metric
 
     @property
     def family(self) -> str:

@@ -3,7 +3,6 @@ RDModel and the Objective."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from functools import partial
 
@@ -11,25 +10,30 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from rdframe.errors import ConfigError
+from rdframe.estimators import bits_per_dim, iwae_log_likelihood, predictive_error
 from rdframe.model import RDModel, RDTerms
 from rdframe.objectives import Objective
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+DEFAULT_OPTIMIZER: OptimizerFactory = partial(torch.optim.Adam, lr=1e-3)
 
 
 class RDSystem(pl.LightningModule):
     """Trains ``model`` on ``objective`` and logs "{stage}/{quantity}" in nats per example.
 
-    Every stage logs ``rate``, ``distortion``, ``elbo`` and ``loss``; training logs ``beta``;
-    the test stage adds the importance-weighted ``iwae_nll`` (k = ``iwae_samples``) and its
-    bits per dimension ``iwae_bpd``.
+    Every stage logs ``rate``, ``distortion``, ``elbo`` and ``loss``; training logs ``beta``
+    (the one in force at the step). The test stage adds the importance-weighted ``iwae_nll``
+    (k = ``iwae_samples``) and its bits per dimension ``iwae_bpd`` when the decoder scores x,
+    and the classification ``error`` when it scores the label y (the bottleneck); both come
+    from :mod:`rdframe.estimators`, as in ``rdframe evaluate``.
     """
 
     def __init__(
         self,
         model: RDModel,
         objective: Objective,
-        optimizer: OptimizerFactory = partial(torch.optim.Adam, lr=1e-3),
+        optimizer: OptimizerFactory = DEFAULT_OPTIMIZER,
         iwae_samples: int = 100,
     ) -> None:
         super().__init__()
@@ -66,11 +70,33 @@ class RDSystem(pl.LightningModule):
         return self._step(batch, "val")
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
         if self.objective.target == "x":
-            self._log_iwae(batch[0])
+            self._log_iwae(x)
+        else:
+            error = predictive_error(self.model, x, y)
+            self.log("test/error", error, batch_size=len(y), sync_dist=True)
         return self._step(batch, "test")
 
     def _log_iwae(self, x: Tensor) -> None:
-        nll = -self.model.log_likelihood(x, samples=self.iwae_samples).mean()
-        bpd = nll / (x[0].numel() * math.log(2))
-        self.log_dict({"test/iwae_nll": nll, "test/iwae_bpd": bpd}, batch_size=len(x), sync_dist=True)
+        nll = -iwae_log_likelihood(self.model, x, self.iwae_samples).mean()
+        bpd = bits_per_dim(nll, x[0].numel())
+        values = {"test/iwae_nll": nll, "test/iwae_bpd": bpd}
+        self.log_dict(values, batch_size=len(x), sync_dist=True)
+
+    def on_fit_start(self) -> None:
+        check_target(self.model, self.objective)
+
+    def on_test_start(self) -> None:
+        check_target(self.model, self.objective)
+
+
+def check_target(model: RDModel, objective: Objective) -> None:
+    """A ConfigError unless the decoder scores what the objective asks for (x or the label y)."""
+    scores = getattr(model.decoder, "target", "x")  # a plain nn.Module decoder scores x
+    if scores != objective.target:
+        raise ConfigError(
+            f"{type(objective).__name__} scores {objective.target!r} but the decoder "
+            f"{type(model.decoder).__name__} scores {scores!r}: use objective=ib with "
+            f"decoder=classifier (or experiment=ib), and a data decoder with the other objectives"
+        )

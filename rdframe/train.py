@@ -20,7 +20,7 @@ from rdframe.data.base import RDDataModule
 from rdframe.data.support import check_support
 from rdframe.errors import RDFrameError, one_line
 from rdframe.results import RunResult
-from rdframe.system import RDSystem
+from rdframe.system import RDSystem, check_target
 
 
 def _choice(cfg: DictConfig, group: str) -> str:
@@ -50,7 +50,9 @@ def _quiet_lightning() -> None:
 
 
 def _check_data(cfg: DictConfig, data: RDDataModule, system: RDSystem) -> None:
-    """Before any training: the first training batch lies in the decoder's support."""
+    """Before any training: the decoder scores what the objective asks for, and the first
+    training batch lies in the decoder's support."""
+    check_target(system.model, system.objective)
     data.setup("fit")
     x, y = next(iter(DataLoader(data.train_set, batch_size=256)))
     target = y if system.objective.target == "y" else x
@@ -90,6 +92,7 @@ def _result(
         elbo=metrics["test/elbo"],
         iwae_nll=nll,
         iwae_bpd=metrics.get("test/iwae_bpd"),
+        error=metrics.get("test/error"),
         iwae_samples=cfg.iwae_samples if nll is not None else 0,
         beta=beta,
         objective=_choice(cfg, "objective"),

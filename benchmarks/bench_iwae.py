@@ -1,0 +1,164 @@
+"""IWAE evaluation time: rdframe's chunked estimator against a naive per-example loop.
+
+Both run the same model on the same binarised MNIST test images (the embedded digits when
+MNIST is not found), side by side in one process; pythae's ``VAE.get_nll`` on a model of the
+same size joins them when pythae imports. Prints a table and writes
+``benchmarks/results/iwae_<device>.json``.
+
+    RDFRAME_DATA_DIR=../shared/data python benchmarks/bench_iwae.py --examples 200 \
+        --samples 100 1000 5000
+
+The naive loop is what most VAE code does: one example at a time, its k samples in batches of
+``--sample-chunk``. The chunked estimator pushes (samples × examples) ≤ ``--rows`` pairs
+through each pass, so memory is bounded whatever k and N; seconds for the full 10,000-image
+test set at k = 5000 are extrapolated from the measured rate (examples per second). The
+weights are untrained: the numbers are timings, not likelihoods worth quoting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from rdframe.decoders import BernoulliMLPDecoder
+from rdframe.encoders import GaussianMLPEncoder
+from rdframe.estimators import ROWS, iwae_log_likelihood
+from rdframe.marginals import StandardNormal
+from rdframe.model import RDModel
+
+RESULTS = Path(__file__).resolve().parent / "results"
+FULL_EXAMPLES, FULL_SAMPLES = 10_000, 5_000
+
+
+def load_images(n: int) -> tuple[Tensor, str]:
+    """The first n binarised MNIST test images, else the digits' (N, 1, H, W) in {0, 1}."""
+    root = os.environ.get("RDFRAME_DATA_DIR")
+    if root and (Path(root) / "MNIST" / "raw").is_dir():
+        from rdframe.data import MNISTDataModule
+
+        data, name = MNISTDataModule(data_dir=root, binarize=True), "mnist"
+    else:
+        from rdframe.data import DigitsDataModule
+
+        data, name = DigitsDataModule(), "digits"
+    data.setup("test")
+    x = torch.cat([batch[0] for batch in data.test_dataloader()])
+    return x[:n], name
+
+
+def rdframe_model(shape: tuple[int, ...], latent: int, hidden: int) -> RDModel:
+    return RDModel(GaussianMLPEncoder(shape, latent, (hidden,)),
+                   BernoulliMLPDecoder(latent, shape, (hidden,)), StandardNormal(latent))
+
+
+def naive_loop(model: RDModel, x: Tensor, samples: int, chunk: int) -> Tensor:
+    """One example at a time, its samples in chunks: the usual evaluation loop."""
+    with torch.no_grad():
+        parts = [model.log_likelihood(x[i : i + 1], samples, chunk) for i in range(len(x))]
+        return torch.cat(parts)
+
+
+def timed(fn: Callable[[], Tensor | float], device: torch.device) -> tuple[float, float]:
+    """(seconds, mean log-likelihood) of one call, synchronised on an accelerator."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    value = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    mean = value.mean().item() if isinstance(value, Tensor) else float(value)
+    return seconds, mean
+
+
+def pythae_nll(x: Tensor, samples: int, chunk: int, latent: int, hidden: int, device: torch.device):
+    """pythae's VAE.get_nll on its default MLP architecture, or the reason it cannot run."""
+    try:
+        from pythae.models import VAE, VAEConfig
+    except Exception as error:  # noqa: BLE001 — any import failure means: skip, say why
+        return None, f"pythae does not import: {type(error).__name__}: {error}"
+    config = VAEConfig(input_dim=tuple(x.shape[1:]), latent_dim=latent, reconstruction_loss="bce")
+    model = VAE(config).to(device).eval()  # get_nll returns the mean log-likelihood (nats)
+    return (lambda: model.get_nll(x, n_samples=samples, batch_size=chunk)), "pythae VAE.get_nll"
+
+
+def measure(x: Tensor, samples: int, args: argparse.Namespace, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    model = rdframe_model(tuple(x.shape[1:]), args.latent, args.hidden).to(device).eval()
+    chunk = min(args.sample_chunk, samples)
+    runs = {
+        "rdframe_chunked": lambda: iwae_log_likelihood(model, x, samples, chunk, args.rows),
+        "naive_per_example": lambda: naive_loop(model, x, samples, chunk),
+    }
+    fn, note = pythae_nll(x, samples, chunk, args.latent, args.hidden, device)
+    if fn is not None and samples % chunk == 0:  # pythae rounds k down to a multiple of chunk
+        runs["pythae_get_nll"] = fn
+    record = {"samples": samples, "examples": len(x), "sample_chunk": chunk, "pythae": note}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.repeats):  # interleaved, best of several: robust to a busy machine
+        for name, run in runs.items():
+            with torch.no_grad():
+                seconds, log_likelihood = timed(run, device)
+            times[name].append(seconds)
+            record[name] = {"mean_log_likelihood": log_likelihood}
+    for name, seconds in times.items():
+        rate = len(x) / min(seconds)
+        full = FULL_EXAMPLES * (FULL_SAMPLES / samples) / rate  # cost grows linearly with k
+        record[name] |= {"seconds": min(seconds), "all_seconds": seconds,
+                         "examples_per_second": rate, "extrapolated_seconds_10000x5000": full}
+    record["speedup_vs_naive"] = (record["naive_per_example"]["seconds"]
+                                  / record["rdframe_chunked"]["seconds"])
+    return record
+
+
+def print_table(records: list[dict]) -> None:
+    print(f"{'k':>6} {'method':<20} {'seconds':>9} {'ex/s':>9} {'log p(x)':>10} "
+          f"{'10k×5000 (est)':>15}")
+    for r in records:
+        for name in ("rdframe_chunked", "naive_per_example", "pythae_get_nll"):
+            if name in r:
+                m = r[name]
+                print(f"{r['samples']:>6} {name:<20} {m['seconds']:>9.2f} "
+                      f"{m['examples_per_second']:>9.1f} {m['mean_log_likelihood']:>10.2f} "
+                      f"{m['extrapolated_seconds_10000x5000'] / 3600:>13.2f} h")
+        print(f"{'':>6} speed-up of chunked over naive: {r['speedup_vs_naive']:.1f}×")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=200)
+    parser.add_argument("--samples", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--sample-chunk", type=int, default=100)
+    parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--latent", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=512)  # pythae's default MLP width
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    x, dataset = load_images(args.examples)
+    x = x.to(device)
+    records = [measure(x, k, args, device) for k in args.samples]
+    print_table(records)
+    out = {"dataset": dataset, "device": str(device), "threads": args.threads,
+           "repeats": args.repeats, "timing": "best of the repeats, methods interleaved",
+           "rows_per_pass": args.rows, "torch": torch.__version__,
+           "machine": platform.processor() or platform.machine(), "results": records}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"iwae_{device.type}.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {path.relative_to(RESULTS.parent.parent)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Estimators over a data set: the importance-weighted bound and the information metrics.
+
+Everything is in nats per example unless a name says bits. Work is chunked over samples and
+over examples so that a pass holds at most ``rows`` (sample, example) pairs, whatever k and N:
+k = 5000 on the 10,000 MNIST test images streams through a few hundred MB.
+
+::
+
+    IWAE       log p(x) ≥ log (1/k) Σ_i d(x|z_i) m(z_i) / e(z_i|x),   z_i ~ e(z|x)
+    bounds     H − D ≤ I(X;Z) ≤ R            (H from the data when known)
+    aggregate  I(X;Z) ≳ E_i[log e(z_i|x_i) − log (1/N) Σ_j e(z_i|x_j)]   (≤ log N)
+    active     #{u : Var_x(E[z_u|x]) > 0.01}   (Burda et al., 2016)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution, Independent, kl_divergence
+
+from rdframe.components import rsample_and_log_prob
+
+if TYPE_CHECKING:
+    from rdframe.model import RDModel, RDTerms
+
+ROWS = 10_000  # (sample, example) pairs per pass: bounds the memory of every estimator
+ACTIVE_THRESHOLD = 0.01  # Burda et al.'s activity threshold on Var_x(E[z|x])
+
+
+def log_mean_exp(chunks: Iterable[Tensor]) -> Tensor:
+    """log (1/k) Σ_i exp(a_i) along dim 0 of chunks that together hold k rows, streamed.
+
+    >>> a = torch.randn(10, 3)
+    >>> torch.allclose(log_mean_exp(a.split(3)), a.logsumexp(0) - math.log(10))
+    True
+    """
+    total, count = None, 0
+    for chunk in chunks:
+        part = torch.logsumexp(chunk, dim=0)
+        total = part if total is None else torch.logaddexp(total, part)
+        count += len(chunk)
+    if total is None:
+        raise ValueError("log_mean_exp needs at least one row")
+    return total - math.log(count)
+
+
+def importance_log_weights(
+    model: RDModel, x: Tensor, samples: int, chunk_size: int
+) -> Iterator[Tensor]:
+    """log d(x|z) + log m(z) − log e(z|x) for ``samples`` draws z ~ e(z|x), chunk by chunk."""
+    posterior, marginal = model.encoder(x), model.marginal()
+    for start in range(0, samples, chunk_size):
+        n = min(chunk_size, samples - start)
+        z, log_e = rsample_and_log_prob(posterior, torch.Size([n]))  # (n, B, Z), (n, B)
+        yield model.decoder(z).log_prob(x) + marginal.log_prob(z) - log_e  # (n, B)
+
+
+def example_chunk(sample_chunk: int, rows: int = ROWS) -> int:
+    """How many examples go through together when each carries ``sample_chunk`` samples."""
+    return max(1, rows // max(1, sample_chunk))
+
+
+@torch.no_grad()
+def iwae_log_likelihood(
+    model: RDModel, x: Tensor, samples: int, sample_chunk: int = 100, rows: int = ROWS
+) -> Tensor:
+    """The k-sample importance-weighted bound on log p(x) for every example, shape (N,)."""
+    sample_chunk = min(sample_chunk, samples)
+    parts = x.split(example_chunk(sample_chunk, rows))
+    return torch.cat([model.log_likelihood(part, samples, sample_chunk) for part in parts])
+
+
+def bits_per_dim(nats: Tensor | float, dims: int) -> Tensor | float:
+    """Nats per example → bits per data dimension."""
+    return nats / (dims * math.log(2))
+
+
+@torch.no_grad()
+def rd_terms(
+    model: RDModel, x: Tensor, target: Tensor | None = None, samples: int = 1, rows: int = ROWS
+) -> RDTerms:
+    """Rate and distortion of every example (``samples`` draws each), shape (N,) each."""
+    from rdframe.model import RDTerms
+
+    size = example_chunk(samples, rows)
+    targets = x.split(size) if target is None else target.split(size)
+    parts = [model.terms(xs, ts, samples) for xs, ts in zip(x.split(size), targets)]
+    rate = torch.cat([p.rate for p in parts])
+    return RDTerms(rate=rate, distortion=torch.cat([p.distortion for p in parts]))
+
+
+def _pairwise_log_density(posteriors: list[Distribution], z: Tensor) -> Tensor:
+    """log (1/N) Σ_j e(z_i|x_j) for each row z_i of ``z`` (M, Z), over posteriors of all x_j."""
+    z = z.unsqueeze(1)  # (M, 1, Z) against a batch (N_j,) of posteriors
+    return log_mean_exp(posterior.log_prob(z).T for posterior in posteriors)  # (M,)
+
+
+@torch.no_grad()
+def aggregate_posterior_mi(model: RDModel, x: Tensor, rows: int = ROWS) -> float:
+    r"""I(X;Z) through the aggregate posterior q(z) = (1/N) Σ_j e(z|x_j) of the N examples.
+
+    Î = (1/N) Σ_i [log e(z_i|x_i) − log (1/N) Σ_j e(z_i|x_j)], z_i ~ e(z|x_i): the
+    minibatch estimate (InfoNCE with critic log e; Poole et al., ICML 2019), a lower bound on
+    I(X;Z) in expectation and never above log N. Costs N² encoder densities, chunked.
+    """
+    size = max(1, math.isqrt(rows))  # size × size pairs per pass
+    posteriors = [model.encoder(part) for part in x.split(size)]
+    total = 0.0
+    for posterior in posteriors:
+        z, log_e = rsample_and_log_prob(posterior)  # (B, Z), (B,)
+        total += (log_e - _pairwise_log_density(posteriors, z)).sum().item()
+    return total / len(x)
+
+
+def posterior_mean(posterior: Distribution, samples: int = 100) -> Tensor:
+    """E[z|x], shape (B, Z): exact where the family knows it, else a Monte-Carlo mean."""
+    try:
+        return posterior.mean
+    except NotImplementedError:
+        return rsample_and_log_prob(posterior, torch.Size([samples]))[0].mean(0)
+
+
+@torch.no_grad()
+def active_units(
+    model: RDModel, x: Tensor, threshold: float = ACTIVE_THRESHOLD, rows: int = ROWS
+) -> tuple[int, Tensor]:
+    """Units u with Var_x(E[z_u|x]) > ``threshold`` (Burda et al., "Importance Weighted
+    Autoencoders", 2016): their number and every unit's variance, shape (Z,)."""
+    parts = x.split(example_chunk(100, rows))
+    means = torch.cat([posterior_mean(model.encoder(part)) for part in parts])  # (N, Z)
+    variance = means.var(dim=0, correction=0)
+    return int((variance > threshold).sum()), variance
+
+
+def _factor_kl(posterior: Distribution, marginal: Distribution) -> Tensor | None:
+    """KL per latent dimension, shape (B, Z), when both sides factorise over dimensions."""
+    if not (isinstance(posterior, Independent) and isinstance(marginal, Independent)):
+        return None
+    if posterior.reinterpreted_batch_ndims != 1 or marginal.reinterpreted_batch_ndims != 1:
+        return None
+    try:
+        return kl_divergence(posterior.base_dist, marginal.base_dist)
+    except NotImplementedError:
+        return None
+
+
+@torch.no_grad()
+def kl_per_dimension(model: RDModel, x: Tensor, rows: int = ROWS) -> Tensor | None:
+    """E_x KL(e(z_u|x) ‖ m(z_u)) for each latent dimension u, shape (Z,), in nats; ``None``
+    unless encoder and marginal both factorise with a closed-form KL per factor."""
+    marginal = model.marginal()
+    parts = [_factor_kl(model.encoder(part), marginal) for part in x.split(rows)]
+    if any(part is None for part in parts):
+        return None
+    return torch.cat(parts).mean(0)
+
+
+@torch.no_grad()
+def predictive_error(
+    model: RDModel, x: Tensor, y: Tensor, samples: int = 12, rows: int = ROWS
+) -> float:
+    """Error rate of argmax_y (1/S) Σ_s c(y|z_s), z_s ~ e(z|x), for a classifier decoder."""
+    wrong, size = 0, example_chunk(samples, rows)
+    for xs, ys in zip(x.split(size), y.split(size)):
+        z = model.encoder(xs).rsample(torch.Size([samples]))  # (S, B, Z)
+        probs = model.decoder(z).probs.mean(0)  # (B, C)
+        wrong += int((probs.argmax(-1) != ys).sum())
+    return wrong / len(y)
+
+
+def label_entropy(y: Tensor) -> float:
+    """H(Y) of the empirical label distribution, in nats (the plug-in estimate)."""
+    p = torch.bincount(y.flatten()).double() / y.numel()
+    p = p[p > 0]
+    return float(-(p * p.log()).sum())

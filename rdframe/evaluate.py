@@ -1,0 +1,189 @@
+"""``rdframe evaluate RUN_DIR``: a trained run's checkpoint → metrics, merged into its rd.json.
+
+::
+
+    rd.json["config"] ──► build_data, build_system ──► weights of checkpoints/last.ckpt
+        ──► estimators on the split ──► rd.json["evaluation"][split] (+ top level for test)
+
+Every metric is in nats per example unless its name says otherwise. A model whose decoder
+scores x gets the importance-weighted NLL and the bounds H − D ≤ I(X;Z) ≤ R; a bottleneck
+(decoder scoring the label y) gets its classification error and H(Y) − D_y ≤ I(Z;Y), with
+R ≥ I(Z;X). Both get the aggregate-posterior estimate of I(X;Z), the active units and, where
+defined, the KL per latent dimension.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from torch import Tensor
+
+from rdframe.build import build_data, build_system
+from rdframe.data.base import RDDataModule
+from rdframe.errors import RDFrameError
+from rdframe.estimators import (
+    active_units,
+    aggregate_posterior_mi,
+    bits_per_dim,
+    iwae_log_likelihood,
+    kl_per_dimension,
+    label_entropy,
+    predictive_error,
+    rd_terms,
+)
+from rdframe.model import RDModel
+from rdframe.objectives import Objective
+from rdframe.results import RESULTS_FILE
+from rdframe.system import RDSystem, check_target
+
+CHECKPOINT = Path("checkpoints") / "last.ckpt"
+SPLITS = ("train", "val", "test")
+Metrics = dict[str, Any]
+
+
+def evaluate_run(run_dir: Path | str, samples: int | None = None, split: str = "test") -> Metrics:
+    """Metrics of the run in ``run_dir`` on ``split``, merged into its rd.json and returned.
+
+    ``samples`` is k of the importance-weighted NLL (default: the run's ``iwae_samples``).
+    Seeded by the run's seed, so a second evaluation gives the same numbers.
+    """
+    run_dir = Path(run_dir)
+    record = read_record(run_dir)
+    cfg = OmegaConf.create(record["config"])
+    data, system = build_data(cfg), build_system(cfg)
+    load_weights(system, run_dir / CHECKPOINT)
+    x, y = split_tensors(data, split)
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.get("seed", 0))
+        k = samples or cfg.iwae_samples
+        metrics = evaluate_model(system.model, system.objective, x, y, k, data.entropy)
+    write_metrics(run_dir, record, split, metrics)
+    return metrics
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    """The run's rd.json as a dict; an RDFrameError if it is missing, unreadable or bare."""
+    path = run_dir / RESULTS_FILE
+    if not path.is_file():
+        raise RDFrameError(f"{path} does not exist: give a run folder made by `rdframe train`")
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RDFrameError(f"{path} is not valid JSON ({error}); rerun `rdframe train`") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise RDFrameError(f"{path} has no resolved 'config' to rebuild the run from")
+    return record
+
+
+def load_weights(system: RDSystem, path: Path) -> None:
+    """Load the Lightning checkpoint's state_dict into ``system``; one RDFrameError if not."""
+    if not path.is_file():
+        raise RDFrameError(
+            f"no checkpoint at {path}: `rdframe train` saves it through callbacks.checkpoint "
+            f"(on by default); retrain with it, or copy the run folder whole"
+        )
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    except Exception as error:  # torch raises many kinds for a damaged or foreign file
+        raise RDFrameError(
+            f"{path} is corrupt: it is not a Lightning checkpoint that torch.load can read "
+            f"({type(error).__name__}); retrain the run or restore the file"
+        ) from None
+    try:
+        system.load_state_dict(state_dict)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise RDFrameError(
+            f"{path} does not fit the model that rd.json's config builds ({first}); "
+            f"was it copied from another run?"
+        ) from None
+
+
+def split_tensors(data: RDDataModule, split: str) -> tuple[Tensor, Tensor]:
+    """Every (x, y) of a split, stacked: (N, *shape) and (N,)."""
+    if split not in SPLITS:
+        raise RDFrameError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    data.setup({"train": "fit", "val": "validate", "test": "test"}[split])
+    loader = getattr(data, f"{split}_dataloader")()
+    xs, ys = zip(*loader)
+    return torch.cat(xs), torch.cat(ys)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: RDModel,
+    objective: Objective,
+    x: Tensor,
+    y: Tensor,
+    samples: int,
+    entropy: float | None = None,
+) -> Metrics:
+    """Every metric of ``model`` on the examples ``x`` (labels ``y``), as plain numbers."""
+    model.eval()
+    check_target(model, objective)
+    terms = rd_terms(model, x, y if objective.target == "y" else None)
+    rate, distortion = terms.rate.mean().item(), terms.distortion.mean().item()
+    metrics = {"rate": rate, "distortion": distortion, "elbo": -(rate + distortion)}
+    metrics["ixz_upper"] = rate
+    metrics |= _code_metrics(model, x)
+    if objective.target == "y":
+        return metrics | _bottleneck_metrics(model, x, y, distortion)
+    return metrics | _likelihood_metrics(model, x, samples, distortion, entropy)
+
+
+def _code_metrics(model: RDModel, x: Tensor) -> Metrics:
+    """I(X;Z) ≤ R (the rate), its aggregate-posterior estimate, active units, KL per unit."""
+    count, _ = active_units(model, x)
+    kl = kl_per_dimension(model, x)
+    return {
+        "ixz_aggregate": aggregate_posterior_mi(model, x),
+        "active_units": count,
+        "kl_per_dim": None if kl is None else kl.tolist(),
+    }
+
+
+def _likelihood_metrics(
+    model: RDModel, x: Tensor, samples: int, distortion: float, entropy: float | None
+) -> Metrics:
+    nll = -iwae_log_likelihood(model, x, samples).mean().item()
+    return {
+        "iwae_nll": nll,
+        "iwae_bpd": bits_per_dim(nll, x[0].numel()),
+        "iwae_samples": samples,
+        "ixz_lower": None if entropy is None else entropy - distortion,
+    }
+
+
+def _bottleneck_metrics(model: RDModel, x: Tensor, y: Tensor, distortion: float) -> Metrics:
+    h_y = label_entropy(y)
+    return {"error": predictive_error(model, x, y), "label_entropy": h_y,
+            "izy_lower": h_y - distortion}
+
+
+def write_metrics(run_dir: Path, record: dict[str, Any], split: str, metrics: Metrics) -> Path:
+    """rd.json gets ``evaluation[split] = metrics``; the test split also updates the top level
+    (rate, distortion, elbo, iwae_nll, … of the same model, now from the checkpoint)."""
+    record.setdefault("evaluation", {})[split] = metrics
+    if split == "test":
+        record.update(metrics)
+    path = run_dir / RESULTS_FILE
+    path.write_text(json.dumps(record, indent=2, allow_nan=True) + "\n")
+    return path
+
+
+def summary(run_dir: Path | str, split: str, metrics: Metrics) -> str:
+    """One line for the console."""
+    head = f"rdframe: {split} of {run_dir}: R={metrics['rate']:.2f} D={metrics['distortion']:.2f}"
+    if "iwae_nll" in metrics:
+        head += f" IWAE-NLL={metrics['iwae_nll']:.2f} nats (k={metrics['iwae_samples']})"
+    else:
+        head += f" error={metrics['error']:.2%} I(Z;Y)>={metrics['izy_lower']:.2f}"
+    return head + (
+        f" I(X;Z)~{metrics['ixz_aggregate']:.2f} active units={metrics['active_units']}"
+        f" -> {Path(run_dir) / RESULTS_FILE}"
+    )
+

@@ -1,0 +1,132 @@
+"""``rdframe evaluate``: a trained run's checkpoint → metrics merged into its rd.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import compose_config
+
+from rdframe.cli import main
+from rdframe.errors import RDFrameError
+from rdframe.evaluate import CHECKPOINT, evaluate_run
+from rdframe.results import RunResult
+from rdframe.train import run
+
+SYNTHETIC = ["data=synthetic", "data.shape=[1,4,4]", "data.train_size=600",
+             "data.val_size=100", "data.test_size=200", "latent_dim=2"]
+QUICK = ["trainer.max_epochs=3", "iwae_samples=20", "logger=none"]
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _train(folder: Path, overrides: list[str]) -> Path:
+    run(compose_config([*overrides, *QUICK], folder))
+    assert (folder / CHECKPOINT).is_file()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory, one_thread) -> Path:
+    """A β-VAE trained for 3 epochs on a binary source of known entropy."""
+    return _train(tmp_path_factory.mktemp("vae"), SYNTHETIC)
+
+
+@pytest.fixture(scope="module")
+def ib_run(tmp_path_factory, one_thread) -> Path:
+    return _train(tmp_path_factory.mktemp("ib"), ["objective=ib"])
+
+
+@pytest.fixture
+def run_copy(vae_run, tmp_path) -> Path:
+    return Path(shutil.copytree(vae_run, tmp_path / "run"))
+
+
+def test_evaluate_merges_the_metrics_into_rd_json(run_copy):
+    before = json.loads((run_copy / "rd.json").read_text())
+    metrics = evaluate_run(run_copy, samples=50)
+    record = json.loads((run_copy / "rd.json").read_text())
+    assert record["evaluation"]["test"] == metrics
+    assert {k: record[k] for k in metrics} == metrics  # the test split is also the top level
+    assert record["config"] == before["config"] and record["seed"] == before["seed"]
+    result = RunResult.read(run_copy / "rd.json")  # still a valid results file
+    assert result.iwae_samples == 50 and result.active_units == metrics["active_units"]
+    assert result.entropy == pytest.approx(before["entropy"]) and result.entropy > 0
+
+
+def test_evaluated_metrics_obey_the_bounds(run_copy):
+    m = evaluate_run(run_copy, samples=50)
+    assert m["ixz_upper"] == m["rate"] and m["elbo"] == pytest.approx(-m["rate"] - m["distortion"])
+    assert m["ixz_lower"] == pytest.approx(json.loads((run_copy / "rd.json").read_text())
+                                           ["entropy"] - m["distortion"])
+    assert m["ixz_lower"] <= m["ixz_upper"] + 0.1  # H − D ≤ I(X;Z) ≤ R, within MC error
+    assert m["ixz_aggregate"] <= math.log(200) and m["ixz_aggregate"] <= m["rate"] + 0.1
+    assert m["iwae_nll"] <= m["rate"] + m["distortion"] + 0.05  # IWAE ≥ ELBO
+    assert m["iwae_bpd"] == pytest.approx(m["iwae_nll"] / (16 * math.log(2)))
+    assert 0 <= m["active_units"] <= 2 and len(m["kl_per_dim"]) == 2
+    assert sum(m["kl_per_dim"]) == pytest.approx(m["rate"], abs=0.15)  # analytic vs MC rate
+
+
+def test_evaluation_is_reproducible_and_other_splits_stay_apart(run_copy):
+    first = evaluate_run(run_copy, samples=10)
+    assert evaluate_run(run_copy, samples=10) == first  # seeded by the run's seed
+    val = evaluate_run(run_copy, samples=10, split="val")
+    record = json.loads((run_copy / "rd.json").read_text())
+    assert set(record["evaluation"]) == {"test", "val"} and record["evaluation"]["val"] == val
+    assert record["iwae_nll"] == first["iwae_nll"] != val["iwae_nll"]
+
+
+def test_evaluate_command(run_copy, capsys):
+    main(["evaluate", str(run_copy), "--samples", "5"])
+    out = capsys.readouterr().out
+    assert out.startswith(f"rdframe: test of {run_copy}: R=") and "(k=5)" in out
+    assert json.loads((run_copy / "rd.json").read_text())["iwae_samples"] == 5
+
+
+def test_missing_checkpoint_is_one_clear_error(run_copy):
+    (run_copy / CHECKPOINT).unlink()
+    with pytest.raises(SystemExit, match=r"^rdframe: error: no checkpoint at .*last\.ckpt"):
+        main(["evaluate", str(run_copy)])
+
+
+def test_corrupt_checkpoint_is_one_clear_error(run_copy):
+    checkpoint = run_copy / CHECKPOINT
+    checkpoint.write_bytes(checkpoint.read_bytes()[:5000])  # a copy cut short
+    with pytest.raises(RDFrameError, match=r"last\.ckpt is corrupt: it is not a Lightning"):
+        evaluate_run(run_copy)
+    checkpoint.write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit, match=r"^rdframe: error: .*last\.ckpt is corrupt"):
+        main(["evaluate", str(run_copy)])
+    torch.save({"weights": torch.zeros(1)}, run_copy / CHECKPOINT)  # readable, no state_dict
+    with pytest.raises(RDFrameError, match=r"is corrupt: .* \(KeyError\); retrain the run"):
+        evaluate_run(run_copy)
+    torch.save({"state_dict": {"model.nothing": torch.zeros(1)}}, run_copy / CHECKPOINT)
+    with pytest.raises(RDFrameError, match="does not fit the model that rd.json's config builds"):
+        evaluate_run(run_copy)
+
+
+def test_missing_results_and_unknown_split(run_copy, tmp_path):
+    with pytest.raises(RDFrameError, match="rd.json does not exist: give a run folder"):
+        evaluate_run(tmp_path / "nowhere")
+    with pytest.raises(RDFrameError, match="unknown split 'bogus'; use one of train, val, test"):
+        evaluate_run(run_copy, split="bogus")
+
+
+def test_evaluate_a_bottleneck_run(ib_run):
+    metrics = evaluate_run(ib_run, samples=5)
+    assert "iwae_nll" not in metrics and 0 <= metrics["error"] < 0.9
+    assert metrics["label_entropy"] == pytest.approx(math.log(10), abs=0.05)
+    assert metrics["izy_lower"] == pytest.approx(metrics["label_entropy"] - metrics["distortion"])
+    assert metrics["izy_lower"] <= metrics["ixz_upper"] + 0.1  # H(Y) − D_y ≤ I(Z;Y) ≤ R
+    assert RunResult.read(ib_run / "rd.json").error == metrics["error"]

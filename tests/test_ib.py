@@ -1,0 +1,139 @@
+"""The variational information bottleneck: classifier decoder, configs, and the digits."""
+
+from __future__ import annotations
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from test_objectives import digits, fit
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from rdframe.build import build_data, build_system
+from rdframe.decoders import BernoulliMLPDecoder, CategoricalDecoder
+from rdframe.encoders import GaussianMLPEncoder
+from rdframe.errors import ConfigError
+from rdframe.estimators import label_entropy, predictive_error, rd_terms
+from rdframe.marginals import StandardNormal
+from rdframe.model import RDModel
+from rdframe.nn import mlp
+from rdframe.objectives import BetaVAE, InformationBottleneck
+from rdframe.system import RDSystem, check_target
+
+SHAPE, LATENT, HIDDEN, STEPS = (1, 8, 8), 8, 128, 600
+
+
+def ib_model() -> RDModel:
+    return RDModel(GaussianMLPEncoder(SHAPE, LATENT, (HIDDEN,)),
+                   CategoricalDecoder(LATENT, 10, (HIDDEN,)), StandardNormal(LATENT))
+
+
+@pytest.fixture(scope="module")
+def trained() -> RDSystem:
+    """A bottleneck with β = 1e-3 trained on the digits' training split."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x, y = digits()
+    system = fit(ib_model(), InformationBottleneck(beta=1e-3), x, y, steps=STEPS)
+    torch.set_num_threads(threads)
+    return system
+
+
+def test_classifier_is_normalised_over_labels():
+    decoder = CategoricalDecoder(latent_dim=3, num_classes=7, hidden=(16,)).double()
+    z = torch.randn(4, 5, 3, dtype=torch.float64)  # (S, B, Z)
+    likelihood = decoder(z)
+    log_probs = torch.stack([likelihood.log_prob(torch.full((5,), c)) for c in range(7)])
+    assert likelihood.batch_shape == (4, 5) and log_probs.shape == (7, 4, 5)
+    assert torch.allclose(log_probs.logsumexp(0), torch.zeros(4, 5, dtype=torch.float64))
+
+
+def test_ib_objective_picks_the_classifier(make_config):
+    cfg = make_config("objective=ib")
+    assert cfg.decoder._target_ == "rdframe.decoders.CategoricalDecoder"
+    build_data(cfg)
+    system = build_system(cfg)
+    assert system.objective.target == "y" and system.model.decoder.target == "y"
+    assert cfg.decoder.num_classes == 10
+    check_target(system.model, system.objective)  # consistent: no error
+
+
+def test_ib_experiment_sweeps_beta(make_config):
+    cfg = make_config("experiment=ib")
+    assert cfg.objective._target_ == "rdframe.objectives.InformationBottleneck"
+    assert cfg.decoder._target_ == "rdframe.decoders.CategoricalDecoder"
+
+
+@pytest.mark.parametrize(
+    ("objective", "decoder"),
+    [
+        (InformationBottleneck(1e-3), BernoulliMLPDecoder(LATENT, SHAPE, (8,))),
+        (BetaVAE(1.0), CategoricalDecoder(LATENT, 10, (8,))),
+    ],
+)
+def test_objective_and_decoder_must_score_the_same_thing(objective, decoder):
+    model = RDModel(GaussianMLPEncoder(SHAPE, LATENT, (8,)), decoder, StandardNormal(LATENT))
+    with pytest.raises(ConfigError, match="scores .* but the decoder .* use objective=ib"):
+        check_target(model, objective)
+    x, y = digits()
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    with pytest.raises(ConfigError, match="decoder=classifier"):  # before any step is taken
+        trainer.fit(RDSystem(model, objective), DataLoader(TensorDataset(x, y), batch_size=10))
+
+
+def plain_classifier_error(steps: int) -> float:
+    """A deterministic MLP of the bottleneck's size, 64 → 128 → 8 → 128 → 10, same training."""
+    torch.manual_seed(0)
+    x, y = digits()
+    body, head = mlp([64, HIDDEN, LATENT]), mlp([LATENT, HIDDEN, 10])
+    net = nn.Sequential(nn.Flatten(), body, nn.ReLU(), head)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(x, y), 100, shuffle=True,
+                        generator=torch.Generator().manual_seed(0))
+    step = 0
+    while step < steps:
+        for xs, ys in loader:
+            loss = nn.functional.cross_entropy(net(xs), ys)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            step += 1
+    x_test, y_test = digits("test")
+    with torch.no_grad():
+        return (net(x_test).argmax(-1) != y_test).double().mean().item()
+
+
+def test_ib_on_digits_matches_a_plain_classifier(trained):
+    x_test, y_test = digits("test")
+    error = predictive_error(trained.model, x_test, y_test, samples=12)
+    baseline = plain_classifier_error(STEPS)
+    assert error < 0.12 and error <= baseline + 0.03, (error, baseline)
+
+
+def test_ib_test_stage_logs_the_error(trained):
+    x_test, y_test = digits("test")
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    metrics = trainer.test(trained, DataLoader(TensorDataset(x_test, y_test), 100),
+                           verbose=False)[0]
+    assert "test/iwae_nll" not in metrics
+    expected = predictive_error(trained.model, x_test, y_test)
+    assert metrics["test/error"] == pytest.approx(expected, abs=0.03)
+
+
+def test_beta_moves_along_the_information_plane(trained):
+    """H(Y) − D_y ≤ I(Z;Y) ≤ I(Z;X) ≤ R for any model (Y → X → Z); larger β, less of both."""
+    torch.manual_seed(0)
+    x, y = digits()
+    squeezed = fit(ib_model(), InformationBottleneck(beta=0.5), x, y, steps=STEPS // 2).model
+    x_test, y_test = digits("test")
+    h_y = label_entropy(y_test)
+    planes = []
+    for model in (trained.model, squeezed):
+        terms = rd_terms(model, x_test, y_test, samples=20)
+        rate, distortion = terms.rate.mean().item(), terms.distortion.mean().item()
+        assert h_y - distortion <= rate + 0.05
+        planes.append((rate, h_y - distortion))
+    (rate_free, information_free), (rate_squeezed, information_squeezed) = planes
+    assert rate_squeezed < rate_free - 1.0 and information_squeezed < information_free
