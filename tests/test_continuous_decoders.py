@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -17,12 +16,7 @@ LEVELS = torch.arange(256, dtype=torch.float64) / 255  # the grid x_k = k/255
 HALF_BIN = 0.5 / 255
 
 
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 LOCS, SCALES = [-1.0, 0.0, 0.3, 0.5017, 1.0, 2.0], [1e-3, 0.05, 1.0, 10.0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -21,12 +20,7 @@ SMALL_DECODER = {"features": 8, "channels": (8, 8, 4, 4, 4)}
 STEPS = 100
 
 
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @pytest.mark.parametrize(("shape", "k"), [((1, 8, 8), 2), ((1, 28, 28), 7), ((3, 7, 9), (2, 3))])

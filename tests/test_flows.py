@@ -7,8 +7,6 @@ density must integrate to one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from torch.autograd.functional import jacobian
@@ -25,12 +23,7 @@ SHAPE = (1, 8, 8)
 GRID_TOLERANCE = 2e-3  # |∫ density − 1| on a 2-D grid: Riemann sum, tails beyond ±8 negligible
 
 
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def iaf(latent_dim: int = 4, context_dim: int = 3, transforms: int = 3) -> IAFEncoder:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -24,12 +23,7 @@ LATENT = 3
 SMALL = {"channels": 8, "num_layers": 5, "kernel_size": 3}
 
 
-@pytest.fixture(autouse=True)
-def float64() -> Iterator[None]:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def dependence(f, shape: tuple[int, int, int]) -> torch.Tensor:
