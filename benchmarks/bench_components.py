@@ -77,7 +77,7 @@ def measure(family: str, steps: int, latent_dim: int, device: str) -> dict:
     return result
 
 
-def _sampling_seconds(model: torch.nn.Module, device: str, n: int = 4) -> float:
+def _sampling_seconds(model: torch.nn.Module, device: str, n: int = 2) -> float:
     with torch.no_grad():
         _sync(device)
         start = time.perf_counter()
