@@ -8,20 +8,27 @@ from pathlib import Path
 
 from rdframe.results import RunResult
 
-COLUMNS = ("beta", "objective", "encoder", "decoder", "marginal", "dataset",
-           "rate", "distortion", "elbo", "iwae_nll", "iwae_samples", "epochs", "train_seconds")
+COLUMNS = ("beta", "objective", "encoder", "decoder", "marginal", "dataset", "rate",
+           "distortion", "elbo", "iwae_nll", "iwae_samples", "error", "epochs", "train_seconds")
 
 
-def _cell(value: object) -> str:
+def _cell(column: str, value: object) -> str:
+    """``beta`` in general format (1e-04), other floats to three decimals, None as a dash.
+
+    >>> _cell("beta", 0.0001), _cell("rate", 2.0), _cell("error", None)
+    ('0.0001', '2.000', '—')
+    """
     if value is None:
         return "—"
+    if column == "beta":
+        return f"{value:g}"
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def rows(results: Sequence[RunResult]) -> list[list[str]]:
-    """Table cells, sorted by data set, family and β."""
+    """Table cells, sorted by data set, family and β; ``error`` is the bottleneck's test error."""
     ordered = sorted(results, key=lambda r: (r.dataset, r.family, r.beta))
-    return [[_cell(getattr(r, c)) for c in COLUMNS] for r in ordered]
+    return [[_cell(c, getattr(r, c)) for c in COLUMNS] for r in ordered]
 
 
 def markdown_table(results: Sequence[RunResult]) -> str:
