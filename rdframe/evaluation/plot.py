@@ -65,9 +65,10 @@ def plot_rd_plane(results: Sequence[RunResult], out: Path, title: str | None = N
     families = sorted({r.family for r in results})
     for i, family in enumerate(families):
         idx = [j for j, r in enumerate(results) if r.family == family]
+        marker = MARKERS[i % len(MARKERS)]
         scatter = ax.scatter(d[idx], rates[idx], c=betas[idx], cmap="viridis", norm=norm,
-                             marker=MARKERS[i % len(MARKERS)], s=60, edgecolors="k",
-                             label=family, zorder=3)
+                             marker=marker, s=60, edgecolors="k", zorder=3)
+        ax.scatter([], [], marker=marker, color="0.7", edgecolors="k", label=family)
     front = pareto_front(np.column_stack([d, rates]))
     ax.plot(front[:, 0], front[:, 1], color="C3", lw=1.5, label="Pareto frontier", zorder=2)
     fig.colorbar(scatter, ax=ax, label="β")
