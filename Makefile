@@ -8,10 +8,10 @@ STAMP := $(VENV)/.rdframe-installed
 
 .PHONY: demo test test-slow lint benchmark clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 demo: $(STAMP)
