@@ -40,4 +40,11 @@ def build_system(cfg: DictConfig) -> RDSystem:
             "(num_classes = 0); choose a labelled set such as data=digits or data=mnist"
         )
     optimizer = instantiate(cfg.optimizer)
-    return RDSystem(build_model(cfg), objective, optimizer, iwae_samples=cfg.iwae_samples)
+    return RDSystem(
+        build_model(cfg),
+        objective,
+        optimizer,
+        iwae_samples=cfg.iwae_samples,
+        seed=cfg.seed,
+        skip_nonfinite=cfg.get("skip_nonfinite", False),
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from rdframe.atomic import atomic_write
 from rdframe.errors import RDFrameError
 from rdframe.evaluation.plot import plot_rd_plane
 from rdframe.evaluation.report import markdown_table, write_csv
@@ -18,7 +19,7 @@ def summarise(folder: Path) -> list[Path]:
     """Write rd_plane.{png,pdf}, report.md and report.csv for every rd.json under ``folder``."""
     results = find_results([folder])
     table = markdown_table(results)
-    (folder / "report.md").write_text(table)
+    atomic_write(folder / "report.md", table)
     paths = plot_rd_plane(results, folder / "rd_plane")
     paths += [folder / "report.md", write_csv(results, folder / "report.csv")]
     print(table, flush=True)

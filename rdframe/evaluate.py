@@ -22,6 +22,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
+from rdframe.atomic import atomic_write
 from rdframe.build import build_data, build_system
 from rdframe.data.base import RDDataModule
 from rdframe.errors import RDFrameError
@@ -170,9 +171,7 @@ def write_metrics(run_dir: Path, record: dict[str, Any], split: str, metrics: Me
     record.setdefault("evaluation", {})[split] = metrics
     if split == "test":
         record.update(metrics)
-    path = run_dir / RESULTS_FILE
-    path.write_text(json.dumps(record, indent=2, allow_nan=True) + "\n")
-    return path
+    return atomic_write(run_dir / RESULTS_FILE, json.dumps(record, indent=2, allow_nan=True) + "\n")
 
 
 def summary(run_dir: Path | str, split: str, metrics: Metrics) -> str:

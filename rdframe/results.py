@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rdframe.atomic import atomic_write
 from rdframe.errors import RDFrameError
 
 RESULTS_FILE = "rd.json"
@@ -58,8 +59,7 @@ class RunResult:
     def write(self, run_dir: Path) -> Path:
         path = Path(run_dir) / RESULTS_FILE
         record = {k: v for k, v in asdict(self).items() if k != "path"}
-        path.write_text(json.dumps(record, indent=2, allow_nan=True) + "\n")
-        return path
+        return atomic_write(path, json.dumps(record, indent=2, allow_nan=True) + "\n")
 
     @classmethod
     def read(cls, path: Path) -> RunResult:

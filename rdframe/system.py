@@ -3,6 +3,7 @@ RDModel and the Objective."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from functools import partial
 
@@ -10,13 +11,18 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from rdframe.errors import ConfigError
+from rdframe.errors import ConfigError, NonFiniteError
 from rdframe.estimators import bits_per_dim, iwae_log_likelihood, predictive_error
 from rdframe.model import RDModel, RDTerms
 from rdframe.objectives import Objective
+from rdframe.seeding import seed_batch
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 DEFAULT_OPTIMIZER: OptimizerFactory = partial(torch.optim.Adam, lr=1e-3)
+HELP = (
+    "Lower optimizer.lr, set trainer.gradient_clip_val, or skip such batches with "
+    "skip_nonfinite=true"
+)
 
 
 class RDSystem(pl.LightningModule):
@@ -27,6 +33,13 @@ class RDSystem(pl.LightningModule):
     (k = ``iwae_samples``) and its bits per dimension ``iwae_bpd`` when the decoder scores x,
     and the classification ``error`` when it scores the label y (the bottleneck); both come
     from :mod:`rdframe.estimators`, as in ``rdframe evaluate``.
+
+    Every batch draws its randomness from a generator seeded by (``seed``, stage, epoch,
+    batch, rank) (:mod:`rdframe.seeding`), so a resumed run repeats the uninterrupted one.
+    A non-finite loss, rate, distortion or gradient stops training with a
+    :class:`~rdframe.errors.NonFiniteError` naming the step and the term, before the weights
+    change; with ``skip_nonfinite`` the batch is skipped instead and counted in
+    "train/skipped_batches".
     """
 
     def __init__(
@@ -35,6 +48,8 @@ class RDSystem(pl.LightningModule):
         objective: Objective,
         optimizer: OptimizerFactory = DEFAULT_OPTIMIZER,
         iwae_samples: int = 100,
+        seed: int = 0,
+        skip_nonfinite: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model", "objective", "optimizer"])
@@ -42,6 +57,9 @@ class RDSystem(pl.LightningModule):
         self.objective = objective
         self.optimizer_factory = optimizer
         self.iwae_samples = iwae_samples
+        self.seed = seed
+        self.skip_nonfinite = skip_nonfinite
+        self.skipped_batches = 0
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return self.optimizer_factory(self.parameters())
@@ -56,15 +74,78 @@ class RDSystem(pl.LightningModule):
         values[f"{stage}/loss"] = loss
         self.log_dict(values, batch_size=len(terms.rate), sync_dist=True, prog_bar=False)
 
-    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+    def _loss(self, batch: tuple[Tensor, Tensor]) -> tuple[RDTerms, Tensor]:
         terms = self._terms(batch)
-        loss = self.objective.loss(terms, self.global_step).mean()
+        return terms, self.objective.loss(terms, self.global_step).mean()
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        try:
+            terms, loss = self._loss(batch)
+        except ValueError as error:
+            term = invalid_parameter(error)
+            if term is None:
+                raise
+            raise NonFiniteError(f"{term} became non-finite ({stage} stage): {HELP}") from None
         self._log_terms(stage, terms, loss)
         return loss
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
+        try:
+            terms, loss = self._loss(batch)
+        except ValueError as error:  # a distribution refusing non-finite parameters
+            term = invalid_parameter(error)
+            if term is None:
+                raise
+            return self._nonfinite(term)
+        term = nonfinite_term(loss=loss, rate=terms.rate, distortion=terms.distortion)
+        if term is not None:
+            term = f"the {term}"
+            return self._nonfinite(term)
         self.log("beta", self.objective.beta(self.global_step), batch_size=len(batch[0]))
-        return self._step(batch, "train")
+        self._log_terms("train", terms, loss)
+        return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+            optimizer.zero_grad(set_to_none=True)  # Adam leaves a parameter without grad alone
+            self._nonfinite(f"the gradient of {self._first_nonfinite_parameter()}")
+
+    def _first_nonfinite_parameter(self) -> str:
+        for name, p in self.named_parameters():
+            if p.grad is not None and not torch.isfinite(p.grad).all():
+                return name
+        return "?"
+
+    def _nonfinite(self, term: str) -> None:
+        """Skip this batch (``skip_nonfinite``) or stop with one line naming step and term."""
+        if not self.skip_nonfinite:
+            raise NonFiniteError(
+                f"{term} became non-finite at step {self.global_step} (epoch "
+                f"{self.current_epoch}); training stopped before updating the weights, so "
+                f"checkpoints/last.ckpt holds the last good state. {HELP}"
+            )
+        self.skipped_batches += 1
+        self.log("train/skipped_batches", float(self.skipped_batches), reduce_fx="max")
+
+    def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        seed_batch(self.seed, "train", self.current_epoch, batch_idx, self.global_rank)
+
+    def on_validation_batch_start(
+        self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        seed_batch(self.seed, "val", self.global_step, batch_idx, self.global_rank)
+
+    def on_test_batch_start(
+        self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        seed_batch(self.seed, "test", batch_idx, self.global_rank)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["skipped_batches"] = self.skipped_batches
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.skipped_batches = checkpoint.get("skipped_batches", 0)
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "val")
@@ -89,6 +170,33 @@ class RDSystem(pl.LightningModule):
 
     def on_test_start(self) -> None:
         check_target(self.model, self.objective)
+
+
+def nonfinite_term(**terms: Tensor) -> str | None:
+    """The name of the first term holding a value that is not finite, else None (one
+    host-device synchronisation when all are finite).
+
+    >>> nonfinite_term(loss=torch.tensor(1.0), rate=torch.tensor([0.5, float("nan")]))
+    'rate'
+    """
+    if bool(torch.isfinite(torch.stack([t.detach().sum() for t in terms.values()])).all()):
+        return None
+    return next(name for name, t in terms.items() if not bool(torch.isfinite(t).all()))
+
+
+def invalid_parameter(error: ValueError) -> str | None:
+    """"the Bernoulli's logits" when ``error`` is torch.distributions refusing a non-finite
+    parameter (weights blown up by the last update), else None.
+
+    >>> invalid_parameter(ValueError("Expected parameter logits (Tensor of shape (2,)) of "
+    ...     "distribution Bernoulli(logits: torch.Size([2])) to satisfy the constraint Real(), "
+    ...     "but found invalid values:"))
+    "the Bernoulli's logits"
+    """
+    found = re.search(r"Expected parameter (\w+) .* of distribution (\w+)", str(error))
+    if found is None or "invalid values" not in str(error):
+        return None
+    return f"the {found.group(2)}'s {found.group(1)}"
 
 
 def check_target(model: RDModel, objective: Objective) -> None:

@@ -3,24 +3,50 @@
 from __future__ import annotations
 
 import logging
-import time
+import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 from torch.utils.data import DataLoader
 
 from rdframe.build import build_data, build_system
+from rdframe.checkpointing import (
+    LAST,
+    AtomicCheckpointIO,
+    Preempted,
+    ResumeCheckpoint,
+    check_same_run,
+    check_weights,
+    config_differences,
+    read_checkpoint,
+)
 from rdframe.data.base import RDDataModule
 from rdframe.data.support import check_support
-from rdframe.errors import RDFrameError, one_line
-from rdframe.results import RunResult
+from rdframe.errors import ConfigError, RDFrameError, one_line
+from rdframe.results import RESULTS_FILE, RunResult
 from rdframe.system import RDSystem, check_target
+
+
+def either(value: Any, default: Any) -> Any:
+    """``value`` unless it is null, else ``default`` (the resolver ``rdframe.either``).
+
+    >>> either(None, "runs/new"), either("runs/old", "runs/new")
+    ('runs/new', 'runs/old')
+    """
+    return default if value is None else value
+
+
+OmegaConf.register_new_resolver("rdframe.either", either, replace=True)
 
 
 def _choice(cfg: DictConfig, group: str) -> str:
@@ -44,35 +70,69 @@ def _quiet_lightning() -> None:
     """Drop Lightning's advertising tips and the worker-count hint for in-memory data sets."""
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*treespec, LeafSpec.*")
+    warnings.filterwarnings("ignore", ".*`training_step` returned `None`.*")  # skip_nonfinite
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: not str(record.msg).startswith("💡")
     )
 
 
 def _check_data(cfg: DictConfig, data: RDDataModule, system: RDSystem) -> None:
-    """Before any training: the decoder scores what the objective asks for, and the first
-    training batch lies in the decoder's support."""
+    """Before any training: the decoder scores what the objective asks for, the first
+    training batch lies in the decoder's support, and the model runs on it."""
     check_target(system.model, system.objective)
     data.setup("fit")
     x, y = next(iter(DataLoader(data.train_set, batch_size=256)))
     target = y if system.objective.target == "y" else x
     check_support(system.model.decoder, cfg.latent_dim, target, data.name)
+    check_model_runs(system, x, target, data.name)
+
+
+def check_model_runs(system: RDSystem, x: Tensor, target: Tensor, dataset: str) -> None:
+    """A ConfigError if the model cannot score a batch of the data (shapes that do not fit)."""
+    try:
+        with torch.no_grad(), torch.random.fork_rng():
+            system.model.terms(x[:2], target=target[:2])
+    except (RuntimeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        encoder, decoder = type(system.model.encoder), type(system.model.decoder)
+        raise ConfigError(
+            f"encoder {encoder.__name__} / decoder {decoder.__name__} do not fit data "
+            f"{dataset!r} of shape "
+            f"{tuple(x.shape[1:])} ({first}); choose components made for this data, or set "
+            f"their sizes (e.g. encoder.input_shape, decoder.output_shape follow data_shape)"
+        ) from None
 
 
 def run(cfg: DictConfig) -> RunResult | None:
-    """Train and test one model as ``cfg`` says; rank 0 writes rd.json and returns its record."""
+    """Train and test one model as ``cfg`` says; rank 0 writes rd.json and returns its record.
+
+    The run's folder (``output_dir``) decides what happens: with an rd.json of the same config
+    the run is done and is not repeated; with ``checkpoints/last.ckpt`` of the same config it
+    continues from there; anything of another config stops the run (``overwrite=true`` starts
+    afresh instead).
+    """
     _quiet_lightning()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    out = Path(cfg.output_dir)
     data = build_data(cfg)
     system = build_system(cfg)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    if cfg.overwrite:
+        _clear(out)
+    done = finished_run(out, config)
+    if done is not None:
+        print(f"rdframe: {out / RESULTS_FILE} already holds this run; not repeated", flush=True)
+        return done
+    checkpoint = resume_checkpoint(out, config, system)
     _check_data(cfg, data, system)
-    out = Path(cfg.output_dir)
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer, logger=_logger(cfg), callbacks=_callbacks(cfg), default_root_dir=out
-    )
-    start = time.perf_counter()
-    trainer.fit(system, datamodule=data)
-    seconds = time.perf_counter() - start
+    resume = ResumeCheckpoint(out / "checkpoints", cfg.checkpoint_every, config)
+    trainer = _trainer(cfg, out, resume)
+    try:
+        trainer.fit(system, datamodule=data, ckpt_path=checkpoint, weights_only=False)
+    except Preempted as stop:
+        print(f"rdframe: stopped by {stop}", file=sys.stderr, flush=True)
+        raise SystemExit(stop.exit_code) from None
+    seconds = resume.train_seconds()
     metrics = trainer.test(system, datamodule=data, verbose=False)[0]
     if not trainer.is_global_zero:
         return None
@@ -80,6 +140,65 @@ def run(cfg: DictConfig) -> RunResult | None:
     path = result.write(out)
     print(_summary(result, path), flush=True)
     return result
+
+
+def _trainer(cfg: DictConfig, out: Path, resume: ResumeCheckpoint) -> pl.Trainer:
+    """The configured Trainer, with atomic checkpoint files and the resume checkpoint."""
+    return instantiate(
+        cfg.trainer,
+        logger=_logger(cfg),
+        callbacks=[*_callbacks(cfg), resume],
+        plugins=[AtomicCheckpointIO()],
+        default_root_dir=out,
+    )
+
+
+def finished_run(out: Path, config: dict) -> RunResult | None:
+    """The run's record if ``out`` holds an rd.json of this config; a ConfigError if it holds
+    one of another config (nothing a user made is overwritten unless asked)."""
+    path = out / RESULTS_FILE
+    if not path.is_file():
+        return None
+    result = RunResult.read(path)
+    differences = config_differences(result.config, config)
+    if differences:
+        key, old, new = differences[0]
+        raise ConfigError(
+            f"{out} already holds a finished run of another config ({key}: {old!r} there, "
+            f"{new!r} here); nothing was changed. Choose another folder (hydra.run.dir=… or "
+            f"hydra.sweep.dir=…), or pass overwrite=true to replace it"
+        )
+    return result
+
+
+def resume_checkpoint(out: Path, config: dict, system: RDSystem) -> Path | None:
+    """``out/checkpoints/last.ckpt`` if there is one, checked: readable, of the same config,
+    fitting the model; None for a fresh run."""
+    path = out / "checkpoints" / LAST
+    if not path.is_file():
+        if config.get("resume") and not _in_sweep():
+            raise ConfigError(
+                f"resume={config['resume']}: no checkpoint at {path} to resume from; give the "
+                f"folder of a run that `rdframe train` started, or drop resume= for a new run"
+            )
+        return None
+    checkpoint = read_checkpoint(path)
+    check_same_run(path, checkpoint.get("rdframe_config"), config)
+    check_weights(path, checkpoint, system)
+    print(f"rdframe: resuming from {path} (step {checkpoint.get('global_step', '?')})", flush=True)
+    return path
+
+
+def _in_sweep() -> bool:
+    """Whether this run is a job of ``rdframe sweep`` (a job not yet started has no checkpoint)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _clear(out: Path) -> None:
+    """``overwrite=true``: remove the results and checkpoints of the run held in ``out``."""
+    (out / RESULTS_FILE).unlink(missing_ok=True)
+    for path in (out / "checkpoints").glob("*.ckpt"):
+        path.unlink()
 
 
 def _result(

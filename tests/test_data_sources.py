@@ -114,7 +114,9 @@ def test_gaussian_entropy_closed_form_for_one_factor():
 
 @pytest.mark.parametrize("kind", ["binary", "gaussian"])
 def test_synthetic_module_reports_the_source(kind):
-    data = SyntheticDataModule(source=kind, train_size=500, val_size=50, test_size=70, seed=3)
+    data = SyntheticDataModule(
+        source=kind, train_size=500, val_size=50, test_size=70, source_seed=3
+    )
     data.setup()
     assert [len(s) for s in (data.train_set, data.val_set, data.test_set)] == [500, 50, 70]
     assert data.entropy == data.source.entropy() and isinstance(data.entropy, float)
@@ -129,7 +131,7 @@ def test_synthetic_module_reports_the_source(kind):
 
 def test_synthetic_module_is_seeded():
     def draw(seed: int) -> tuple[torch.Tensor, float]:
-        data = SyntheticDataModule(train_size=20, val_size=5, test_size=5, seed=seed)
+        data = SyntheticDataModule(train_size=20, val_size=5, test_size=5, source_seed=seed)
         data.setup()
         return data.test_set.tensors[0], data.entropy
 

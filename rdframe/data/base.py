@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from torch.utils.data import DataLoader, Dataset
 
+from rdframe.data.sampler import EpochSampler
 from rdframe.errors import ConfigError
 
 
@@ -23,6 +23,13 @@ class RDDataModule(pl.LightningDataModule):
     costs less than handing batches between processes), pinned memory when the trainer runs
     on CUDA (``pin_memory=None``), persistent workers whenever there are workers
     (``persistent_workers=None``). Each can be set from the config (``data.num_workers=4``).
+
+    ``seed`` (the run's seed, ``seed: ${seed}`` in every data config) fixes the training order
+    of every epoch (:class:`~rdframe.data.sampler.EpochSampler`) and any draw made while
+    training (dynamic binarisation); the split itself has its own ``split_seed``, so that runs
+    of different seeds are scored on the same test examples. The module's ``state_dict`` is
+    where its epoch stands: a run restored from a mid-epoch checkpoint continues with the
+    batches it had not seen, in the same order.
     """
 
     name: str
@@ -37,6 +44,7 @@ class RDDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if batch_size < 1 or num_workers < 0:
@@ -49,6 +57,8 @@ class RDDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers
+        self.seed = seed
+        self._resume: dict[str, int] | None = None
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
@@ -67,17 +77,14 @@ class RDDataModule(pl.LightningDataModule):
         """Whether the trainer this module is attached to (if any) trains on a CUDA device."""
         return self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
 
-    def _loader(self, dataset: Dataset | None, shuffle: bool, batch_size: int) -> DataLoader:
+    def _loader(self, dataset: Dataset | None, train: bool, batch_size: int) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
-        generator = torch.Generator().manual_seed(0) if shuffle else None
-        return DataLoader(
-            dataset,
-            batch_size,
-            shuffle=shuffle,
-            generator=generator,
-            **self.loader_options,
-        )
+        sampler = EpochSampler(len(dataset), shuffle=train, seed=self.seed, even=train)
+        if train and self._resume is not None:
+            sampler.resume_at(self._resume["epoch"], self._resume["batches"] * batch_size)
+            self._resume = None
+        return DataLoader(dataset, batch_size, sampler=sampler, **self.loader_options)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True, self.batch_size)
@@ -87,3 +94,20 @@ class RDDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, False, self.eval_batch_size)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where training stands in its epoch (saved in every checkpoint by Lightning)."""
+        if self.trainer is None:
+            return {}
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current
+        state = {"epoch": self.trainer.current_epoch, "batches": progress.processed}
+        stream = getattr(self.train_set, "state_dict", None)
+        return state | ({"train_set": stream()} if stream else {})
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the position in the epoch and the training draws' stream, if any (Lightning
+        calls this after ``setup``, before the training loader is made)."""
+        if "epoch" in state:
+            self._resume = {"epoch": state["epoch"], "batches": state["batches"]}
+        if "train_set" in state:
+            self.train_set.load_state_dict(state["train_set"])

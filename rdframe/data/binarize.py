@@ -14,7 +14,8 @@ class DynamicBinarization(Dataset):
 
     Draws come from a generator of its own, seeded by ``seed`` (plus the process rank under
     DDP) in the main process, and by PyTorch's per-worker seed in a loader worker, so workers
-    never repeat each other and a run is reproducible for a given loader seed.
+    never repeat each other and a run is reproducible for a given loader seed. The main
+    process's stream is part of the data module's checkpointed state.
 
     >>> images = DynamicBinarization(torch.full((4, 1, 2, 2), 0.5), torch.arange(4), seed=0)
     >>> x, y = images[3]
@@ -40,6 +41,14 @@ class DynamicBinarization(Dataset):
             self._generator = torch.Generator().manual_seed(seed)
             self._generator_seed = seed
         return self._generator
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """The main process's stream of draws, saved in checkpoints so that a resumed run
+        draws what an uninterrupted one would (exactly so with ``num_workers=0``)."""
+        return {"generator": self._rng().get_state()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self._rng().set_state(state["generator"])
 
     def __getstate__(self) -> dict:
         """Workers start from their own seed: the generator does not travel with the copy."""

@@ -13,14 +13,16 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.error import URLError
 
+from rdframe.atomic import atomic_write
 from rdframe.errors import DataError
+
+__all__ = ["FileSpec", "atomic_write", "cache_root", "data_root", "download", "require", "verify"]
 
 DATA_DIR_ENV = "RDFRAME_DATA_DIR"
 CACHE_DIR_ENV = "RDFRAME_CACHE_DIR"
@@ -120,14 +122,6 @@ def _record(path: Path, digest: str, cache: Path) -> None:
     records = _read_records(cache)
     records[str(path.resolve())] = {**_stamp(path), "sha256": digest}
     atomic_write(cache / VERIFIED_FILE, json.dumps(records, indent=1).encode())
-
-
-def atomic_write(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` through a temporary file, so readers never see half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".part") as tmp:
-        tmp.write(content)
-    os.replace(tmp.name, path)
 
 
 def download(spec: FileSpec, root: Path, dataset: str) -> None:

@@ -15,6 +15,7 @@ from rdframe.data.binarize import DynamicBinarization
 from rdframe.data.checksums import published
 from rdframe.data.files import FileSpec, cache_root, data_root, require, verify
 from rdframe.errors import ConfigError, DataError
+from rdframe.seeding import derive_seed
 
 TRAIN_SIZE = 60_000
 IDX_FILES = (
@@ -31,9 +32,10 @@ class IdxDataModule(RDDataModule):
     Split (``val_size=10000`` by default): train and validation are the official 60,000
     training images split 50,000/10,000 by a permutation seeded with ``split_seed``; test is
     the official 10,000. x holds grey levels in [0, 1]; with ``binarize`` it is binary: a fresh
-    Bernoulli draw of the grey levels each epoch (``dynamic``, the validation and test images
-    drawn once with ``binarize_seed``) or grey levels above ``threshold``. Files are checked
-    against the published checksums on first use (the record is kept in ``cache_dir``).
+    Bernoulli draw of the grey levels each epoch (``dynamic``; the validation and test images
+    drawn once with ``binarize_seed``, the training draws with the run's ``seed`` too) or grey
+    levels above ``threshold``. Files are checked against the published checksums on first
+    use (the record is kept in ``cache_dir``).
     """
 
     dataset_class: type[datasets.MNIST]
@@ -96,7 +98,7 @@ class IdxDataModule(RDDataModule):
         test = self.dataset_class(root, train=False, download=False)
         order = torch.randperm(TRAIN_SIZE, generator=torch.Generator().manual_seed(self.split_seed))
         fit, val = order[self.val_size :], order[: self.val_size]
-        rng = torch.Generator().manual_seed(self.binarize_seed)  # val, test, then training draws
+        rng = torch.Generator().manual_seed(self.binarize_seed)  # the fixed draws of val and test
         self.val_set = self._pairs(train.data[val], train.targets[val], rng)
         self.test_set = self._pairs(test.data, test.targets, rng)
         self.train_set = self._pairs(train.data[fit], train.targets[fit], rng, fixed=False)
@@ -113,7 +115,7 @@ class IdxDataModule(RDDataModule):
             return TensorDataset((x > self.threshold).float(), y)
         if fixed:
             return TensorDataset(torch.bernoulli(x, generator=rng), y)
-        return DynamicBinarization(x, y, seed=int(torch.randint(2**62, (), generator=rng)))
+        return DynamicBinarization(x, y, seed=derive_seed(self.seed, self.binarize_seed))
 
 
 class MNISTDataModule(IdxDataModule):

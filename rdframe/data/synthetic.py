@@ -23,7 +23,8 @@ class SyntheticDataModule(RDDataModule):
     (a differential entropy for the Gaussian), and :meth:`log_prob` the exact log p(x).
 
     The source's parameters and the ``train_size`` / ``val_size`` / ``test_size`` examples
-    are drawn from ``seed``; the arguments of the source not chosen are ignored.
+    are drawn from ``source_seed`` (the run's ``seed`` orders the training batches); the
+    arguments of the source not chosen are ignored.
 
     >>> data = SyntheticDataModule(source="binary", shape=(1, 2, 2), num_prototypes=1,
     ...                            flip_prob=0.5, train_size=10, val_size=5, test_size=5)
@@ -45,7 +46,7 @@ class SyntheticDataModule(RDDataModule):
         train_size: int = 10_000,
         val_size: int = 1_000,
         test_size: int = 1_000,
-        seed: int = 0,
+        source_seed: int = 0,
         batch_size: int = 100,
         **loader_options: int | bool | None,
     ) -> None:
@@ -54,7 +55,7 @@ class SyntheticDataModule(RDDataModule):
             raise ConfigError(
                 f"synthetic: split sizes must be >= 1, got {train_size}, {val_size}, {test_size}"
             )
-        rng = torch.Generator().manual_seed(seed)
+        rng = torch.Generator().manual_seed(source_seed)
         if source == "binary":
             self.source = BinaryMixtureSource(shape, num_prototypes, flip_prob, rng)
         elif source == "gaussian":

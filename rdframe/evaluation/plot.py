@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 
+from rdframe.atomic import atomic_path  # noqa: E402
 from rdframe.results import RunResult  # noqa: E402
 
 MARKERS = "osD^v<>pXh*"
@@ -79,6 +80,7 @@ def plot_rd_plane(results: Sequence[RunResult], out: Path, title: str | None = N
     fig.tight_layout()
     paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
     for path in paths:
-        fig.savefig(path, dpi=150)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=150)
     plt.close(fig)
     return paths

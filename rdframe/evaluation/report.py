@@ -6,6 +6,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
+from rdframe.atomic import atomic_path
 from rdframe.results import RunResult
 
 COLUMNS = ("beta", "objective", "encoder", "decoder", "marginal", "dataset", "rate",
@@ -40,7 +41,7 @@ def markdown_table(results: Sequence[RunResult]) -> str:
 
 
 def write_csv(results: Sequence[RunResult], path: Path) -> Path:
-    with open(path, "w", newline="") as handle:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         writer.writerows(rows(results))

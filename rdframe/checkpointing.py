@@ -1,0 +1,203 @@
+"""Checkpoints that a run can be resumed from: written whole or not at all, often enough that a
+killed run loses little, on the preemption signals, and checked before a run trusts them.
+
+::
+
+    every N steps, each epoch end, SIGTERM/SIGUSR1 ──► checkpoints/last.ckpt (temp file + rename)
+    relaunch ──► read_checkpoint: readable? a training checkpoint? same config? same model?
+             ──► trainer.fit(ckpt_path=…): weights, optimiser, scheduler, loops, data position
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from rdframe.errors import ConfigError
+
+LAST = "last.ckpt"
+# Keys that may differ between a checkpoint's run and the command resuming it: where the run
+# is written, how it was launched, and how long it trains.
+RESUMABLE_CHANGES = ("output_dir", "resume", "overwrite", "trainer.max_epochs", "trainer.max_steps")
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint to a temporary file beside its path, flushed to disk, then renames
+    it into place: a crash leaves the previous checkpoint, never a truncated one."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
+    ) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".part")
+        with partial.open("wb") as stream:
+            torch.save(checkpoint, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, path)
+
+
+class Preempted(Exception):
+    """Training stopped on a signal after saving its checkpoint; the same command resumes."""
+
+    def __init__(self, signum: int, step: int, path: Path) -> None:
+        self.exit_code = 128 + signum
+        super().__init__(
+            f"{signal.Signals(signum).name} at step {step}: saved {path}; run the same command "
+            f"again (or resume={path.parent.parent}) to continue from there"
+        )
+
+
+class ResumeCheckpoint(pl.Callback):
+    """Keeps ``dirpath/last.ckpt``, the whole training state, up to date: every
+    ``every_n_steps`` optimiser steps, at the end of every epoch, and at the first batch end
+    after SIGTERM or SIGUSR1 (then training stops with :class:`Preempted`). A preempted or
+    killed run thus loses at most ``every_n_steps`` steps. ``config`` (the run's resolved
+    config) is stored in the checkpoint, so that a relaunch can check that it continues the
+    same run. :meth:`train_seconds` counts the training time of every launch of the run.
+    """
+
+    def __init__(self, dirpath: Path, every_n_steps: int, config: dict[str, Any]) -> None:
+        self.path = Path(dirpath) / LAST
+        self.every_n_steps = every_n_steps
+        self.config = config
+        self._signal: int | None = None
+        self._saved_step = -1
+        self._previous_handler: Any = None
+        self._seconds_before = 0.0  # training time of earlier launches, from the checkpoint
+        self._start = time.perf_counter()
+
+    def train_seconds(self) -> float:
+        return self._seconds_before + time.perf_counter() - self._start
+
+    def state_dict(self) -> dict[str, float]:
+        return {"train_seconds": self.train_seconds()}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self._seconds_before = state.get("train_seconds", 0.0)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Catch SIGUSR1 unless someone (Lightning under SLURM) already does; Lightning itself
+        records SIGTERM in ``trainer.received_sigterm``."""
+        self._start = time.perf_counter()
+        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+            self._previous_handler = signal.signal(signal.SIGUSR1, self._on_signal)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGUSR1, self._previous_handler)
+            self._previous_handler = None
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signal = signum
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any
+    ) -> None:
+        signum = signal.SIGTERM if trainer.received_sigterm else self._signal
+        if signum is not None:
+            self.save(trainer)
+            raise Preempted(signum, trainer.global_step, self.path)
+        if trainer.global_step % self.every_n_steps == 0:
+            self.save(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.save(trainer, force=True)
+
+    def save(self, trainer: pl.Trainer, force: bool = False) -> None:
+        """Save unless this step is saved already (every rank calls; rank 0 writes)."""
+        if force or trainer.global_step != self._saved_step:
+            trainer.save_checkpoint(self.path, weights_only=False)
+            self._saved_step = trainer.global_step
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint["rdframe_config"] = self.config
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint's contents, or one ConfigError saying why it cannot be used."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises many kinds for a damaged or foreign file
+        raise ConfigError(
+            f"{path} is corrupt or truncated ({type(error).__name__}: {_first_line(error)}); "
+            f"nothing was changed. Move it away to start this run afresh, or restore it"
+        ) from None
+    if not isinstance(checkpoint, dict) or not {"state_dict", "loops"} <= checkpoint.keys():
+        raise ConfigError(
+            f"{path} is not a Lightning training checkpoint (no state_dict and loops); "
+            f"nothing was changed. Move it away to start this run afresh"
+        )
+    return checkpoint
+
+
+def check_same_run(path: Path, saved: dict[str, Any] | None, config: dict[str, Any]) -> None:
+    """A ConfigError unless the checkpoint's config equals ``config`` up to
+    :data:`RESUMABLE_CHANGES`; the message names the first keys that differ."""
+    if saved is None:
+        raise ConfigError(
+            f"{path} holds no rdframe config, so it cannot be checked against this run; "
+            f"move it away to start afresh, or pass overwrite=true"
+        )
+    differences = config_differences(saved, config)
+    if differences:
+        shown = "; ".join(f"{k}: {a!r} there, {b!r} here" for k, a, b in differences[:3])
+        raise ConfigError(
+            f"{path} belongs to a run with another config ({shown}); nothing was changed. "
+            f"Relaunch with that run's settings to resume it, choose another folder "
+            f"(hydra.run.dir=… or hydra.sweep.dir=…), or pass overwrite=true to start afresh"
+        )
+
+
+def config_differences(
+    old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = RESUMABLE_CHANGES
+) -> list[tuple[str, Any, Any]]:
+    """(dotted key, old value, new value) for every leaf that differs, ``ignore`` aside.
+
+    >>> config_differences({"a": 1, "b": {"c": 2}}, {"a": 1, "b": {"c": 3}, "d": 4})
+    [('b.c', 2, 3), ('d', None, 4)]
+    """
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    keys = sorted(flat_old.keys() | flat_new.keys())
+    return [
+        (k, flat_old.get(k), flat_new.get(k))
+        for k in keys
+        if flat_old.get(k) != flat_new.get(k) and not k.startswith(ignore)
+    ]
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat |= _flatten(value, name + ".")
+        else:
+            flat[name] = value
+    return flat
+
+
+def check_weights(path: Path, checkpoint: dict[str, Any], module: torch.nn.Module) -> None:
+    """A ConfigError unless the checkpoint's weights load into ``module`` (same architecture)."""
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as error:
+        raise ConfigError(
+            f"{path} does not fit the model this config builds ({_first_line(error)}); "
+            f"nothing was changed. Was it copied from another run?"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
