@@ -20,12 +20,17 @@ import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from rdframe.atomic import atomic_path
 from rdframe.errors import ConfigError
 
 LAST = "last.ckpt"
-# Keys that may differ between a checkpoint's run and the command resuming it: where the run
-# is written, how it was launched, and how long it trains.
-RESUMABLE_CHANGES = ("output_dir", "resume", "overwrite", "trainer.max_epochs", "trainer.max_steps")
+# Keys that may differ between a checkpoint's run and the command resuming it (or a finished
+# run and the command that would repeat it): where the run is written and how it is watched
+# (loggers, callbacks, the progress bar), and how long it trains.
+RESUMABLE_CHANGES = (
+    "output_dir", "resume", "overwrite", "logger", "callbacks", "trainer.enable_progress_bar",
+    "trainer.max_epochs", "trainer.max_steps",
+)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -35,14 +40,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None
     ) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".part")
-        with partial.open("wb") as stream:
-            torch.save(checkpoint, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(partial, path)
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
 
 
 class Preempted(Exception):

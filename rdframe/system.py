@@ -108,8 +108,8 @@ class RDSystem(pl.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         grads = [p.grad for p in self.parameters() if p.grad is not None]
         if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
-            optimizer.zero_grad(set_to_none=True)  # Adam leaves a parameter without grad alone
             self._nonfinite(f"the gradient of {self._first_nonfinite_parameter()}")
+            optimizer.zero_grad(set_to_none=True)  # Adam leaves a parameter without grad alone
 
     def _first_nonfinite_parameter(self) -> str:
         for name, p in self.named_parameters():
