@@ -112,8 +112,11 @@ class ResumeCheckpoint(pl.Callback):
         self.save(trainer, force=True)
 
     def save(self, trainer: pl.Trainer, force: bool = False) -> None:
-        """Save unless this step is saved already (every rank calls; rank 0 writes)."""
+        """Save unless this step is saved already (every rank calls; rank 0 writes), with the
+        loggers flushed, so that their files hold every row up to the checkpoint."""
         if force or trainer.global_step != self._saved_step:
+            for logger in trainer.loggers:
+                logger.save()
             trainer.save_checkpoint(self.path, weights_only=False)
             self._saved_step = trainer.global_step
 
@@ -123,8 +126,12 @@ class ResumeCheckpoint(pl.Callback):
         checkpoint["rdframe_config"] = self.config
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """A training checkpoint's contents, or one ConfigError saying why it cannot be used."""
+def read_checkpoint(
+    path: Path, required: tuple[str, ...] = ("state_dict", "loops")
+) -> dict[str, Any]:
+    """A checkpoint's contents, or one ConfigError saying why it cannot be used: unreadable
+    (corrupt, truncated) or without the ``required`` entries (a training checkpoint has
+    weights and loops; evaluation needs the weights alone)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # torch raises many kinds for a damaged or foreign file
@@ -132,10 +139,10 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             f"{path} is corrupt or truncated ({type(error).__name__}: {_first_line(error)}); "
             f"nothing was changed. Move it away to start this run afresh, or restore it"
         ) from None
-    if not isinstance(checkpoint, dict) or not {"state_dict", "loops"} <= checkpoint.keys():
+    if not isinstance(checkpoint, dict) or not set(required) <= checkpoint.keys():
         raise ConfigError(
-            f"{path} is not a Lightning training checkpoint (no state_dict and loops); "
-            f"nothing was changed. Move it away to start this run afresh"
+            f"{path} is not a Lightning checkpoint (it lacks {' and '.join(required)}); "
+            f"nothing was changed. Move it away to start this run afresh, or restore it"
         )
     return checkpoint
 
@@ -161,13 +168,14 @@ def check_same_run(path: Path, saved: dict[str, Any] | None, config: dict[str, A
 def config_differences(
     old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = RESUMABLE_CHANGES
 ) -> list[tuple[str, Any, Any]]:
-    """(dotted key, old value, new value) for every leaf that differs, ``ignore`` aside.
+    """(dotted key, old value, new value) for every leaf that differs, ``ignore`` aside; keys
+    near the root first, as a changed ``latent_dim`` explains the ``encoder.latent_dim`` below.
 
     >>> config_differences({"a": 1, "b": {"c": 2}}, {"a": 1, "b": {"c": 3}, "d": 4})
-    [('b.c', 2, 3), ('d', None, 4)]
+    [('d', None, 4), ('b.c', 2, 3)]
     """
     flat_old, flat_new = _flatten(old), _flatten(new)
-    keys = sorted(flat_old.keys() | flat_new.keys())
+    keys = sorted(flat_old.keys() | flat_new.keys(), key=lambda k: (k.count("."), k))
     return [
         (k, flat_old.get(k), flat_new.get(k))
         for k in keys
@@ -192,9 +200,17 @@ def check_weights(path: Path, checkpoint: dict[str, Any], module: torch.nn.Modul
         module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
         raise ConfigError(
-            f"{path} does not fit the model this config builds ({_first_line(error)}); "
+            f"{path} does not fit the model this config builds ({_mismatch(error)}); "
             f"nothing was changed. Was it copied from another run?"
         ) from None
+
+
+def _mismatch(error: RuntimeError) -> str:
+    """The first mismatch that ``load_state_dict`` reports, cut to a readable length."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    details = [line for line in lines if not line.startswith("Error(s) in loading")]
+    first = (details or lines or [type(error).__name__])[0]
+    return first if len(first) <= 200 else first[:197] + "..."
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,10 +1,13 @@
-"""The ``rdframe`` command: train, sweep, plot, report.
+"""The ``rdframe`` command: train, sweep, plot, report, evaluate.
 
     rdframe train  [overrides …]        one run (Hydra), e.g. objective.beta=0.5 encoder=mlp
     rdframe sweep  [overrides …]        many runs (Hydra multirun), e.g. objective.beta=0.1,1,10
     rdframe plot   RUN_OR_SWEEP … [-o rd_plane]
     rdframe report RUN_OR_SWEEP … [--csv report.csv]
     rdframe evaluate RUN_DIR [--samples K] [--split test]   checkpoint → metrics in rd.json
+
+A usage error (a bad option, key, value, file or folder) stops the command before any work
+with one line, "rdframe: error: …", and exit status 2; HYDRA_FULL_ERROR=1 adds the stack trace.
 """
 
 from __future__ import annotations
@@ -12,40 +15,96 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
-from rdframe.errors import RDFrameError, one_line
+from rdframe.errors import ConfigError, RDFrameError, one_line, reportable
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 USAGE = __doc__
+TRACE_ENV = "HYDRA_FULL_ERROR"
+TRAIN_SCRIPT = Path(__file__).with_name("train.py")
+
+
+def _wants_trace() -> bool:
+    return os.environ.get(TRACE_ENV) == "1"
+
+
+def stop(error: BaseException, trace: bool = False) -> NoReturn:
+    """Exit in one line, "rdframe: error: …", with the status of a reportable ``error``
+    (2 for a usage error); re-raise anything else, a bug, with its stack trace."""
+    reported = reportable(error)
+    if reported is None:
+        raise error
+    if trace:
+        traceback.print_exception(error)
+    print(f"rdframe: error: {reported}", file=sys.stderr, flush=True)
+    raise SystemExit(reported.exit_code)
+
+
+def _train(cfg: DictConfig) -> None:
+    """One job of ``rdframe train`` or ``sweep``: check the config, then train. Lightning is
+    imported only once the config is found sound."""
+    from rdframe.validate import check_config
+
+    check_config(cfg)
+    from rdframe.train import run
+
+    run(cfg)
 
 
 def _hydra(argv: list[str], multirun: bool) -> None:
-    """Hand the overrides to Hydra; the script path lets Lightning's DDP launcher re-run it.
+    """Hand the overrides to Hydra, which composes the config and runs :func:`_train`.
 
-    Hydra is asked to raise its errors so that a wrong option or key becomes one line here;
-    ``HYDRA_FULL_ERROR=1`` in the environment keeps Hydra's full stack trace.
+    Hydra is asked to raise its errors (HYDRA_FULL_ERROR=1) so that they are told here in one
+    line; an error inside a job stops there, before Hydra adds its own line. ``sys.argv``
+    names train.py so that Lightning's DDP launcher runs it in each further process.
     """
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    import hydra
+    from hydra.errors import ConfigCompositionException, OverrideParseException
 
-    from rdframe import train
+    from rdframe.hydra_errors import explain
+    from rdframe.resolvers import register_resolvers
 
-    wants_trace = os.environ.get("HYDRA_FULL_ERROR") == "1"
-    os.environ["HYDRA_FULL_ERROR"] = "1"
-    sys.argv = [train.__file__, *(["--multirun"] if multirun else []), *argv]
+    trace, started = _wants_trace(), False
+
+    def job(cfg: DictConfig) -> None:
+        nonlocal started
+        started = True
+        try:
+            _train(cfg)
+        except Exception as error:
+            stop(error, trace)
+
+    register_resolvers()
+    os.environ[TRACE_ENV] = "1"
+    sys.argv = [str(TRAIN_SCRIPT), *(["--multirun"] if multirun else []), *argv]
     try:
-        train.main()
-    except (HydraException, OmegaConfBaseException) as error:
-        if wants_trace:
+        hydra.main(version_base="1.3", config_path="conf", config_name="config")(job)()
+    except (ConfigCompositionException, OverrideParseException) as error:
+        raise ConfigError(explain(error, argv)) from error
+    except Exception as error:  # Hydra failing on the command line itself, before any job
+        if started:
             raise
-        raise SystemExit(f"rdframe: error: {one_line(error)}") from None
+        raise ConfigError(f"cannot compose a config from {' '.join(argv)!r}: "
+                          f"{one_line(error)}") from error
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors read like the others: one line and status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        stop(RDFrameError(f"{self.prog}: {message} (see {self.prog} --help)"))
 
 
 def _plot(argv: list[str]) -> None:
     from rdframe.evaluation.plot import plot_rd_plane
     from rdframe.results import find_results
 
-    parser = argparse.ArgumentParser(prog="rdframe plot", description="the rate–distortion plane")
+    parser = _Parser(prog="rdframe plot", description="the rate–distortion plane")
     parser.add_argument("paths", nargs="+", help="run or sweep folders, or rd.json files")
     parser.add_argument("-o", "--out", default="rd_plane", help="output stem (.png and .pdf)")
     parser.add_argument("--title", default=None)
@@ -58,7 +117,7 @@ def _report(argv: list[str]) -> None:
     from rdframe.evaluation.report import markdown_table, write_csv
     from rdframe.results import find_results
 
-    parser = argparse.ArgumentParser(prog="rdframe report", description="a table of every run")
+    parser = _Parser(prog="rdframe report", description="a table of every run")
     parser.add_argument("paths", nargs="+", help="run or sweep folders, or rd.json files")
     parser.add_argument("--csv", default=None, help="also write the table as CSV here")
     args = parser.parse_args(argv)
@@ -71,7 +130,7 @@ def _report(argv: list[str]) -> None:
 def _evaluate(argv: list[str]) -> None:
     from rdframe.evaluate import SPLITS, evaluate_run, summary
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rdframe evaluate", description="a run's checkpoint → metrics, merged into rd.json"
     )
     parser.add_argument("run_dir", help="a run folder made by `rdframe train`")
@@ -94,13 +153,14 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(USAGE, file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        if argv and argv[0] not in ("-h", "--help"):
-            raise SystemExit(f"rdframe: error: unknown command {argv[0]!r}; use one of "
-                             + ", ".join(COMMANDS))
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
         return
+    trace = _wants_trace()
     try:
+        if argv[0] not in COMMANDS:
+            raise RDFrameError(f"unknown command {argv[0]!r}; use one of {', '.join(COMMANDS)} "
+                               f"(rdframe --help)")
         COMMANDS[argv[0]](argv[1:])
-    except RDFrameError as error:
-        raise SystemExit(f"rdframe: error: {error}") from None
+    except Exception as error:
+        stop(error, trace)

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from rdframe.atomic import atomic_write
 from rdframe.build import build_data, build_system
+from rdframe.checkpointing import check_weights, read_checkpoint
 from rdframe.data.base import RDDataModule
 from rdframe.errors import RDFrameError
 from rdframe.estimators import (
@@ -81,27 +82,13 @@ def read_record(run_dir: Path) -> dict[str, Any]:
 
 
 def load_weights(system: RDSystem, path: Path) -> None:
-    """Load the Lightning checkpoint's state_dict into ``system``; one RDFrameError if not."""
+    """Load the Lightning checkpoint's weights into ``system``; one RDFrameError if not."""
     if not path.is_file():
         raise RDFrameError(
             f"no checkpoint at {path}: `rdframe train` saves it through callbacks.checkpoint "
             f"(on by default); retrain with it, or copy the run folder whole"
         )
-    try:
-        state_dict = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    except Exception as error:  # torch raises many kinds for a damaged or foreign file
-        raise RDFrameError(
-            f"{path} is corrupt: it is not a Lightning checkpoint that torch.load can read "
-            f"({type(error).__name__}); retrain the run or restore the file"
-        ) from None
-    try:
-        system.load_state_dict(state_dict)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise RDFrameError(
-            f"{path} does not fit the model that rd.json's config builds ({first}); "
-            f"was it copied from another run?"
-        ) from None
+    check_weights(path, read_checkpoint(path, required=("state_dict",)), system)
 
 
 def split_tensors(data: RDDataModule, split: str) -> tuple[Tensor, Tensor]:

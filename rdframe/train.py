@@ -6,16 +6,15 @@ import logging
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 from torch.utils.data import DataLoader
 
@@ -32,21 +31,13 @@ from rdframe.checkpointing import (
 )
 from rdframe.data.base import RDDataModule
 from rdframe.data.support import check_support
-from rdframe.errors import ConfigError, RDFrameError, one_line
+from rdframe.errors import ConfigError, RDFrameError, reportable
+from rdframe.resolvers import register_resolvers
 from rdframe.results import RESULTS_FILE, RunResult
 from rdframe.system import RDSystem, check_target
+from rdframe.validate import check_config
 
-
-def either(value: Any, default: Any) -> Any:
-    """``value`` unless it is null, else ``default`` (the resolver ``rdframe.either``).
-
-    >>> either(None, "runs/new"), either("runs/old", "runs/new")
-    ('runs/new', 'runs/old')
-    """
-    return default if value is None else value
-
-
-OmegaConf.register_new_resolver("rdframe.either", either, replace=True)
+register_resolvers()  # hydra.run.dir uses them, also when Lightning re-runs this file
 
 
 def _choice(cfg: DictConfig, group: str) -> str:
@@ -121,7 +112,7 @@ def run(cfg: DictConfig) -> RunResult | None:
         _clear(out)
     done = finished_run(out, config)
     if done is not None:
-        print(f"rdframe: {out / RESULTS_FILE} already holds this run; not repeated", flush=True)
+        say(f"{out / RESULTS_FILE} already holds this run; not repeated")
         return done
     checkpoint = resume_checkpoint(out, config, system)
     _check_data(cfg, data, system)
@@ -185,8 +176,14 @@ def resume_checkpoint(out: Path, config: dict, system: RDSystem) -> Path | None:
     checkpoint = read_checkpoint(path)
     check_same_run(path, checkpoint.get("rdframe_config"), config)
     check_weights(path, checkpoint, system)
-    print(f"rdframe: resuming from {path} (step {checkpoint.get('global_step', '?')})", flush=True)
+    say(f"resuming from {path} (step {checkpoint.get('global_step', '?')})")
     return path
+
+
+@rank_zero_only
+def say(message: str) -> None:
+    """One line on the console, from the first process of a DDP run only."""
+    print(f"rdframe: {message}", flush=True)
 
 
 def _in_sweep() -> bool:
@@ -239,25 +236,24 @@ def _summary(r: RunResult, path: Path) -> str:
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    """Hydra's entry point for ``rdframe train`` and ``rdframe sweep``."""
+    """Hydra's entry point when this file runs as a script, as Lightning's DDP launcher runs it
+    in each further process (``rdframe train`` enters through :mod:`rdframe.cli`): check the
+    config, train, and stop a usage error in one line with its exit status."""
     try:
+        check_config(cfg)
         run(cfg)
     except Exception as error:
-        message = _user_error(error)
-        if message is None:
+        reported = _user_error(error)
+        if reported is None:
             raise
-        raise SystemExit(f"rdframe: error: {message}") from None
+        print(f"rdframe: error: {reported}", file=sys.stderr, flush=True)
+        raise SystemExit(reported.exit_code) from None
 
 
-def _user_error(error: BaseException) -> str | None:
-    """One line for an error the user can fix: an RDFrameError (which Hydra may wrap while
+def _user_error(error: BaseException) -> RDFrameError | None:
+    """The error to report in one line: an RDFrameError (which Hydra may wrap while
     instantiating) or a config that does not instantiate; None for anything else (a bug)."""
-    cause: BaseException | None = error
-    while cause is not None and not isinstance(cause, RDFrameError):
-        cause = cause.__cause__
-    if cause is not None:
-        return str(cause)
-    return one_line(error) if isinstance(error, InstantiationException) else None
+    return reportable(error)
 
 
 if __name__ == "__main__":  # re-executed as a script by Lightning's DDP launcher

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,23 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 if SHARED_DATA.is_dir():
     os.environ.setdefault("RDFRAME_DATA_DIR", str(SHARED_DATA))
+
+
+def rdframe_command() -> list[str]:
+    """The installed ``rdframe`` script beside this Python, else ``python -m rdframe``."""
+    script = Path(sys.executable).with_name("rdframe")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "rdframe"]
+
+
+def rdframe(
+    *args: str, cwd: Path, env: dict[str, str | None] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``rdframe ARGS…`` run in ``cwd`` as a user runs it, W&B offline unless ``env`` says
+    otherwise (an entry of None removes that variable)."""
+    environment = {**os.environ, "WANDB_MODE": "offline", **(env or {})}
+    environment = {k: v for k, v in environment.items() if v is not None}
+    return subprocess.run([*rdframe_command(), *args], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def options(group: str) -> list[str]:

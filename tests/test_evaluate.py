@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,25 +95,30 @@ def test_evaluate_command(run_copy, capsys):
     assert json.loads((run_copy / "rd.json").read_text())["iwae_samples"] == 5
 
 
-def test_missing_checkpoint_is_one_clear_error(run_copy):
+def test_missing_checkpoint_is_one_clear_error(run_copy, capsys):
     (run_copy / CHECKPOINT).unlink()
-    with pytest.raises(SystemExit, match=r"^rdframe: error: no checkpoint at .*last\.ckpt"):
+    with pytest.raises(SystemExit) as stop:
         main(["evaluate", str(run_copy)])
+    assert stop.value.code == 2
+    assert re.match(r"rdframe: error: no checkpoint at .*last\.ckpt", capsys.readouterr().err)
 
 
-def test_corrupt_checkpoint_is_one_clear_error(run_copy):
+def test_corrupt_checkpoint_is_one_clear_error(run_copy, capsys):
     checkpoint = run_copy / CHECKPOINT
     checkpoint.write_bytes(checkpoint.read_bytes()[:5000])  # a copy cut short
-    with pytest.raises(RDFrameError, match=r"last\.ckpt is corrupt: it is not a Lightning"):
+    with pytest.raises(RDFrameError, match=r"last\.ckpt is corrupt or truncated \("):
         evaluate_run(run_copy)
     checkpoint.write_bytes(b"not a checkpoint")
-    with pytest.raises(SystemExit, match=r"^rdframe: error: .*last\.ckpt is corrupt"):
+    with pytest.raises(SystemExit) as stop:
         main(["evaluate", str(run_copy)])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert re.match(r"rdframe: error: .*last\.ckpt is corrupt or truncated", error)
     torch.save({"weights": torch.zeros(1)}, run_copy / CHECKPOINT)  # readable, no state_dict
-    with pytest.raises(RDFrameError, match=r"is corrupt: .* \(KeyError\); retrain the run"):
+    with pytest.raises(RDFrameError, match=r"not a Lightning checkpoint \(it lacks state_dict"):
         evaluate_run(run_copy)
     torch.save({"state_dict": {"model.nothing": torch.zeros(1)}}, run_copy / CHECKPOINT)
-    with pytest.raises(RDFrameError, match="does not fit the model that rd.json's config builds"):
+    with pytest.raises(RDFrameError, match="does not fit the model this config builds"):
         evaluate_run(run_copy)
 
 

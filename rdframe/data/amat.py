@@ -68,10 +68,23 @@ def load_amat(
     """The pixels of ``path`` (already verified to have ``sha256``), from cache when there;
     ``name`` and ``origin`` (where the file comes from) go into error messages."""
     cached = cache / f"{sha256}.npy"
-    if cached.is_file():
-        return np.load(cached)
+    pixels = _read_cache(cached)
+    if pixels is not None:
+        return pixels
     pixels = parse_amat(path.read_bytes(), name or str(path), origin)
     buffer = io.BytesIO()
     np.save(buffer, pixels)
     atomic_write(cached, buffer.getvalue())
     return pixels
+
+
+def _read_cache(path: Path) -> np.ndarray | None:
+    """The pixels cached at ``path``; None if there are none, or none that can be trusted
+    (an unreadable or foreign file is parsed again from the source and replaced)."""
+    try:
+        pixels = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if pixels.dtype != np.uint8 or pixels.ndim != 2 or pixels.shape[1] != PIXELS:
+        return None
+    return pixels if pixels.max(initial=0) <= 1 else None

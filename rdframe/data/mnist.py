@@ -14,10 +14,11 @@ from rdframe.data.base import RDDataModule
 from rdframe.data.binarize import DynamicBinarization
 from rdframe.data.checksums import published
 from rdframe.data.files import FileSpec, cache_root, data_root, require, verify
-from rdframe.errors import ConfigError, DataError
+from rdframe.errors import ConfigError, DataError, one_line
 from rdframe.seeding import derive_seed
 
 TRAIN_SIZE = 60_000
+TEST_SIZE = 10_000
 IDX_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -94,14 +95,40 @@ class IdxDataModule(RDDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         root = self._check()  # a file verified before costs one stat
-        train = self.dataset_class(root, train=True, download=False)
-        test = self.dataset_class(root, train=False, download=False)
+        train, test = self._read(root, train=True), self._read(root, train=False)
+        self._check_size(root, train, "train", TRAIN_SIZE)
+        self._check_size(root, test, "t10k", TEST_SIZE)
         order = torch.randperm(TRAIN_SIZE, generator=torch.Generator().manual_seed(self.split_seed))
         fit, val = order[self.val_size :], order[: self.val_size]
         rng = torch.Generator().manual_seed(self.binarize_seed)  # the fixed draws of val and test
         self.val_set = self._pairs(train.data[val], train.targets[val], rng)
         self.test_set = self._pairs(test.data, test.targets, rng)
         self.train_set = self._pairs(train.data[fit], train.targets[fit], rng, fixed=False)
+
+    def _read(self, root: Path, train: bool) -> datasets.MNIST:
+        """One split as torchvision reads it; a DataError if its files do not parse."""
+        try:
+            return self.dataset_class(root, train=train, download=False)
+        except Exception as error:  # torchvision's idx parser fails in many ways on bad bytes
+            files = self._split_files(root, "train" if train else "t10k")
+            raise DataError(
+                f"{self.name}: {files} cannot be read as idx files ({type(error).__name__}: "
+                f"{one_line(error)}); delete them and download them again from {self.origin}"
+            ) from None
+
+    def _check_size(self, root: Path, split: datasets.MNIST, name: str, size: int) -> None:
+        """A DataError unless ``split`` holds ``size`` images of 28×28 and as many labels."""
+        images, labels = tuple(split.data.shape), tuple(split.targets.shape)
+        if images != (size, *self.shape[1:]) or labels != (size,):
+            raise DataError(
+                f"{self.name}: {self._split_files(root, name)} hold images of shape {images} "
+                f"and labels of shape {labels}, not the published {size:,} of 28×28; delete "
+                f"them and download them again from {self.origin}"
+            )
+
+    def _split_files(self, root: Path, name: str) -> str:
+        """``{root}/MNIST/raw/train-{images,labels}-idx?-ubyte``, for messages."""
+        return f"{root / self.files[0].path.rsplit('/', 1)[0]}/{name}-{{images,labels}}-idx?-ubyte"
 
     def _pairs(
         self, images: Tensor, labels: Tensor, rng: torch.Generator, fixed: bool = True
