@@ -40,6 +40,8 @@ def build_system(cfg: DictConfig) -> RDSystem:
             "(num_classes = 0); choose a labelled set such as data=digits or data=mnist"
         )
     optimizer = instantiate(cfg.optimizer)
+    schedule = cfg.get("scheduler")
+    lr_scheduler = instantiate(schedule, _convert_="all") if schedule else None
     return RDSystem(
         build_model(cfg),
         objective,
@@ -47,4 +49,5 @@ def build_system(cfg: DictConfig) -> RDSystem:
         iwae_samples=cfg.iwae_samples,
         seed=cfg.seed,
         skip_nonfinite=cfg.get("skip_nonfinite", False),
+        lr_scheduler=lr_scheduler,
     )

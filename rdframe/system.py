@@ -4,8 +4,9 @@ RDModel and the Objective."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -18,6 +19,9 @@ from rdframe.objectives import Objective
 from rdframe.seeding import seed_batch
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+# Lightning's lr-scheduler dict ("interval", "frequency", …) whose "scheduler" is a factory
+# of the optimizer, e.g. functools.partial(MultiStepLR, milestones=[30], gamma=0.1).
+SchedulerConfig = Mapping[str, Any]
 DEFAULT_OPTIMIZER: OptimizerFactory = partial(torch.optim.Adam, lr=1e-3)
 HELP = (
     "Lower optimizer.lr, set trainer.gradient_clip_val, or skip such batches with "
@@ -50,9 +54,10 @@ class RDSystem(pl.LightningModule):
         iwae_samples: int = 100,
         seed: int = 0,
         skip_nonfinite: bool = False,
+        lr_scheduler: SchedulerConfig | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["model", "objective", "optimizer"])
+        self.save_hyperparameters(ignore=["model", "objective", "optimizer", "lr_scheduler"])
         self.model = model
         self.objective = objective
         self.optimizer_factory = optimizer
@@ -60,9 +65,15 @@ class RDSystem(pl.LightningModule):
         self.seed = seed
         self.skip_nonfinite = skip_nonfinite
         self.skipped_batches = 0
+        self.lr_scheduler_config = lr_scheduler
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory(self.parameters())
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.lr_scheduler_config is None:
+            return optimizer
+        schedule = dict(self.lr_scheduler_config)
+        schedule["scheduler"] = schedule["scheduler"](optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     def _terms(self, batch: tuple[Tensor, Tensor]) -> RDTerms:
         x, y = batch

@@ -124,13 +124,26 @@ def run(cfg: DictConfig) -> RunResult | None:
         print(f"rdframe: stopped by {stop}", file=sys.stderr, flush=True)
         raise SystemExit(stop.exit_code) from None
     seconds = resume.train_seconds()
-    metrics = trainer.test(system, datamodule=data, verbose=False)[0]
+    metrics = trainer.test(system, datamodule=data, verbose=False,
+                           ckpt_path=_tested(cfg, trainer))[0]
     if not trainer.is_global_zero:
         return None
     result = _result(cfg, metrics, trainer, seconds, system.objective.beta(trainer.global_step))
     path = result.write(out)
     print(_summary(result, path), flush=True)
     return result
+
+
+def _tested(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
+    """``trainer.test``'s ckpt_path: None for the weights as trained, "best" for the best
+    checkpoint by validation loss (the weights as trained if no validation has run)."""
+    if cfg.test_weights == "last":
+        return None
+    callback = trainer.checkpoint_callback
+    if callback is None or not callback.best_model_path:
+        say("test_weights=best, but no validation ran to pick a best: testing the last weights")
+        return None
+    return "best"
 
 
 def _trainer(cfg: DictConfig, out: Path, resume: ResumeCheckpoint) -> pl.Trainer:

@@ -95,6 +95,7 @@ def check_config(cfg: DictConfig) -> None:
         bound.check(lookup(values, bound.key, MISSING))
     for flag in FLAGS:
         _check_flag(flag, lookup(values, flag, MISSING))
+    _check_test_weights(values)
     for key, node in components(values):
         check_node(key, node)
 
@@ -120,6 +121,17 @@ def unset_keys(node: DictConfig | ListConfig, path: str = "") -> Iterator[str]:
             child = node[key]
             if isinstance(child, DictConfig | ListConfig):
                 yield from unset_keys(child, f"{path}{key}.")
+
+
+def _check_test_weights(values: dict[str, Any]) -> None:
+    """``test_weights`` is last or best, and best needs the checkpoint callback that keeps it."""
+    choice = lookup(values, "test_weights", "last")
+    if choice not in ("last", "best"):
+        raise ConfigError(f"test_weights must be last or best, got {shown(choice)}; "
+                          f"e.g. test_weights=best")
+    if choice == "best" and not lookup(values, "callbacks.checkpoint"):
+        raise ConfigError("test_weights=best needs callbacks.checkpoint, which keeps the best "
+                          "weights by val/loss; keep it, or set test_weights=last")
 
 
 def _check_flag(key: str, value: Any) -> None:
@@ -169,6 +181,9 @@ def components(values: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for key in COMPONENTS:
         if _is_target(values.get(key)):
             yield key, values[key]
+    schedule = lookup(values, "scheduler.scheduler")
+    if _is_target(schedule):
+        yield "scheduler.scheduler", schedule
     for name, node in (values.get("callbacks") or {}).items():
         if _is_target(node):
             yield f"callbacks.{name}", node

@@ -93,6 +93,11 @@ CASES = [
          "data.binarize=true"),
     case(train("data=synthetic", "data.source=gaussian", "objective=ib", into="{fresh}"),
          "InformationBottleneck", "no", "num_classes = 0", "data=digits"),
+    case(train("decoder.output_shape=[1,4,4]", into="{fresh}"),
+         "decoder BernoulliMLPDecoder do not fit data 'digits' of shape (1, 8, 8)",
+         "decoder.output_shape"),
+    case(train("encoder.input_shape=[1,28,28]", into="{fresh}"),
+         "encoder GaussianMLPEncoder", "do not fit data 'digits' of shape (1, 8, 8)"),
     # the other commands
     case(("nope",), "unknown command 'nope'", "train, sweep, plot, report, evaluate"),
     case(("plot",), "rdframe plot", "required: paths"),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 from conftest import rdframe
+from test_plot_report import check_cells, markdown_cells, runs_drawn
+
+from rdframe.evaluation.plot import rd_plane_figure
+from rdframe.results import find_results
 
 QUICK = ["trainer.max_epochs=2", "iwae_samples=16", "latent_dim=4"]
 
@@ -65,6 +71,15 @@ def test_plot_and_report_read_the_sweep(sweep, tmp_path):
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) == 3 and rows[0].startswith("| beta |")
     assert len((tmp_path / "t.csv").read_text().splitlines()) == 3
+    results = find_results([sweep])
+    check_cells(*markdown_cells(done.stdout), results)  # every cell is its rd.json value
+    header, *body = csv.reader((tmp_path / "t.csv").read_text().splitlines())
+    check_cells(header, body, results)
+    fig = rd_plane_figure(results)
+    ((family, (offsets, betas)),) = runs_drawn(fig).items()
+    assert family == "mlp/mlp/standard_normal" and betas.tolist() == [0.25, 4.0]
+    assert offsets.tolist() == [[r.distortion, r.rate] for r in results]  # (D, R) as recorded
+    plt.close(fig)
 
 
 @pytest.mark.parametrize(

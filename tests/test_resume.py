@@ -18,9 +18,10 @@ import torch
 from conftest import rdframe_command
 
 # 1,197 training digits in batches of 100: 12 steps an epoch, 96 in all; a checkpoint every
-# 5 steps (and at each epoch's end).
+# 5 steps (and at each epoch's end); the learning rate falls tenfold at epochs 2 and 5.
 ARGS = ["trainer.max_epochs=8", "iwae_samples=16", "latent_dim=4", "checkpoint_every=5",
-        "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1"]
+        "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1",
+        "scheduler=step", "scheduler.scheduler.milestones=[2,5]"]  # the scheduler resumes too
 STEPS_PER_EPOCH = 12
 TESTS = str(Path(__file__).parent)  # on the subprocesses' path, for SignalAt
 ENV = {**os.environ, "WANDB_MODE": "offline", "PYTHONPATH": TESTS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import WandbLogger
 
@@ -57,3 +58,40 @@ def test_offline_wandb_logger_records_the_run(make_config, tmp_path):
     (record,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
     content = record.read_bytes()  # protobuf records: metric names are stored verbatim
     assert all(key.encode() in content for key in ("train/rate", "val/distortion", "beta"))
+
+
+class LossSeen(pl.Callback):
+    """At every training step t: (t, the loss handed to backward, and the batch means D̄, R̄
+    and β the system logged for that step)."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, float, float, float, float]] = []
+        self._loss: tuple[int, float] | None = None
+
+    def on_before_backward(self, trainer: pl.Trainer, module: pl.LightningModule, loss) -> None:
+        self._loss = (trainer.global_step, loss.item())
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        step, loss = self._loss
+        logged = trainer.callback_metrics
+        self.steps.append((step, loss, logged["train/distortion"].item(),
+                           logged["train/rate"].item(), logged["beta"].item()))
+
+
+def test_the_optimiser_minimises_the_loss_of_the_beta_in_force(make_config, tmp_path):
+    """Under a warm-up β(t) = min(t/10, 1), the loss that reaches backward at step t is
+    D̄ + β(t)·R̄: it differs from the loss at any fixed β₀ by exactly (β(t) − β₀)·R̄."""
+    warmup = "{_target_:rdframe.schedules.LinearWarmup,beta:1.0,steps:10}"
+    cfg = make_config(f"objective.beta={warmup}", "latent_dim=4")
+    data, system = build_data(cfg), build_system(cfg)
+    schedule, seen = system.objective.schedule, LossSeen()
+    trainer = _trainer(tmp_path, max_steps=14, limit_val_batches=0, callbacks=[seen])
+    trainer.fit(system, datamodule=data)
+    assert [step for step, *_ in seen.steps] == list(range(14))
+    for step, loss, distortion, rate, beta in seen.steps:
+        assert beta == pytest.approx(schedule(step)) == min(step / 10, 1.0)
+        assert loss == pytest.approx(distortion + schedule(step) * rate, rel=1e-6, abs=1e-5)
+        assert loss - (distortion + schedule(0) * rate) == pytest.approx(
+            (schedule(step) - schedule(0)) * rate, abs=1e-4)
+    # the check has teeth: at the last steps β·R̄ is nats, far above float error
+    assert min(schedule(step) * rate for step, _, _, rate, _ in seen.steps[-4:]) > 0.5

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from rdframe.atomic import atomic_path  # noqa: E402
 from rdframe.results import RunResult  # noqa: E402
@@ -44,17 +45,20 @@ def _beta_norm(betas: np.ndarray) -> Normalize:
 
 
 def _draw_bounds(ax: plt.Axes, entropy: float | None, d_max: float, r_max: float) -> None:
-    """Iso-ELBO lines R + D = c, and with H known the bound R = H − D and the edge D = H."""
+    """Iso-ELBO lines R + D = c, the edge R = 0, and with H known the bound R = H − D and the
+    edge D = H. Each kind of line carries a ``gid`` naming it, so a reader can find it."""
     for c in np.linspace(0, d_max + r_max, 9)[1:]:
-        ax.plot([0, c], [c, 0], color="0.85", lw=0.8, zorder=0)
+        ax.plot([0, c], [c, 0], color="0.85", lw=0.8, zorder=0, gid="iso-elbo")
     if entropy is not None:
-        ax.plot([0, entropy], [entropy, 0], "k--", lw=1.2, label="R = H − D (bound)")
-        ax.axvline(entropy, color="k", ls=":", lw=1, label="D = H")
-    ax.axhline(0, color="k", lw=0.8)
+        ax.plot([0, entropy], [entropy, 0], "k--", lw=1.2, label="R = H − D (bound)", gid="bound")
+        ax.axvline(entropy, color="k", ls=":", lw=1, label="D = H", gid="entropy")
+    ax.axhline(0, color="k", lw=0.8, gid="zero-rate")
 
 
-def plot_rd_plane(results: Sequence[RunResult], out: Path, title: str | None = None) -> list[Path]:
-    """Draw the runs on the rate–distortion plane; writes ``out`` as PNG and PDF."""
+def rd_plane_figure(results: Sequence[RunResult], title: str | None = None) -> Figure:
+    """The runs on the rate–distortion plane: a scatter of (D, R) per family (``gid`` the
+    family, colour β), the Pareto frontier (``gid="frontier"``) and the lines of
+    :func:`_draw_bounds`. The caller closes the figure."""
     d = np.array([r.distortion for r in results])
     rates = np.array([r.rate for r in results])
     betas = np.array([r.beta for r in results])
@@ -68,16 +72,24 @@ def plot_rd_plane(results: Sequence[RunResult], out: Path, title: str | None = N
         idx = [j for j, r in enumerate(results) if r.family == family]
         marker = MARKERS[i % len(MARKERS)]
         scatter = ax.scatter(d[idx], rates[idx], c=betas[idx], cmap="viridis", norm=norm,
-                             marker=marker, s=60, edgecolors="k", zorder=3)
+                             marker=marker, s=60, edgecolors="k", zorder=3, gid=family)
         ax.scatter([], [], marker=marker, color="0.7", edgecolors="k", label=family)
     front = pareto_front(np.column_stack([d, rates]))
-    ax.plot(front[:, 0], front[:, 1], color="C3", lw=1.5, label="Pareto frontier", zorder=2)
+    ax.plot(front[:, 0], front[:, 1], color="C3", lw=1.5, label="Pareto frontier", zorder=2,
+            gid="frontier")
     fig.colorbar(scatter, ax=ax, label="β")
     ax.set(xlabel="distortion D (nats)", ylabel="rate R (nats)",
            xlim=(0, max(d.max(), entropy or 0) * 1.1), ylim=(-0.5, rates.max() * 1.1 + 1),
            title=title or "rate–distortion plane (iso-ELBO lines in grey)")
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
+    return fig
+
+
+def plot_rd_plane(results: Sequence[RunResult], out: Path, title: str | None = None) -> list[Path]:
+    """Draw the runs on the rate–distortion plane (:func:`rd_plane_figure`); writes ``out``
+    as PNG and PDF."""
+    fig = rd_plane_figure(results, title)
     paths = [out.with_suffix(".png"), out.with_suffix(".pdf")]
     for path in paths:
         with atomic_path(path) as tmp:

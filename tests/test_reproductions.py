@@ -1,0 +1,46 @@
+"""The reproduction presets: the architecture of the reference, counted parameter by
+parameter, and one optimisation step through the whole run."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import SHARED_DATA, compose_config
+
+from rdframe.build import build_data, build_system
+from rdframe.train import run
+
+ONE_STEP = ["trainer.max_steps=1", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
+            "iwae_samples=2", "logger=none"]
+
+
+def dense(inputs: int, outputs: int) -> int:
+    """Weights and biases of one fully connected layer."""
+    return inputs * outputs + outputs
+
+
+# 784-400-(40 means, 40 log-variances) encoder; 40-400-784 Bernoulli decoder.
+REFERENCE_PARAMETERS = {
+    "repro_vae": dense(784, 400) + dense(400, 80) + dense(40, 400) + dense(400, 784),
+}
+
+
+@pytest.fixture(autouse=True)
+def _binarized_mnist():
+    if not (SHARED_DATA / "BinarizedMNIST").is_dir():
+        pytest.skip("static binarised MNIST is not on this machine")
+
+
+@pytest.mark.parametrize("preset", sorted(REFERENCE_PARAMETERS))
+def test_parameter_count_is_the_reference_one(make_config, preset):
+    cfg = make_config(f"experiment={preset}")
+    build_data(cfg)
+    system = build_system(cfg)
+    assert sum(p.numel() for p in system.parameters()) == REFERENCE_PARAMETERS[preset] == 676_864
+
+
+@pytest.mark.parametrize("preset", sorted(REFERENCE_PARAMETERS))
+def test_preset_runs_one_step(tmp_path, preset):
+    result = run(compose_config([f"experiment={preset}", *ONE_STEP], tmp_path))
+    assert result.steps == 1
+    assert result.config["data"]["_target_"].endswith("BinarizedMNISTDataModule")
+    assert result.config["test_weights"] == "best"
