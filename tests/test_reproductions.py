@@ -23,8 +23,18 @@ REFERENCE_PARAMETERS = {
     "repro_vae": dense(784, 400) + dense(400, 80) + dense(40, 400) + dense(400, 784),
     # 784-1024-1024-(256 means, 256 scales) encoder; 256-10 softmax classifier: 2,380,810
     "repro_vib": dense(784, 1024) + dense(1024, 1024) + dense(1024, 512) + dense(256, 10),
+    # Tomczak & Welling: gated layers (two dense layers each) 784-300-300, then (40 means,
+    # 40 log-variances); gated 40-300-300, then 300-784 Bernoulli logits: 1,116,864
+    "repro_vampprior_standard": 2 * dense(784, 300) + 2 * dense(300, 300) + dense(300, 80)
+    + 2 * dense(40, 300) + 2 * dense(300, 300) + dense(300, 784),
 }
-DATA = {"repro_vae": "BinarizedMNIST", "repro_vib": "MNIST"}
+# ... plus K = 500 pseudo-inputs of 784 pixels, a linear map of one-hot inputs without bias:
+# 1,508,864
+REFERENCE_PARAMETERS["repro_vampprior"] = REFERENCE_PARAMETERS["repro_vampprior_standard"] + (
+    500 * 784
+)
+DATA = {"repro_vae": "BinarizedMNIST", "repro_vib": "MNIST", "repro_vampprior": "BinarizedMNIST",
+        "repro_vampprior_standard": "BinarizedMNIST"}
 
 
 @pytest.fixture(autouse=True)

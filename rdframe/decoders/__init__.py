@@ -3,6 +3,7 @@
 from rdframe.components import Decoder
 from rdframe.decoders.classifier import CategoricalDecoder
 from rdframe.decoders.conv import BernoulliConvDecoder
+from rdframe.decoders.gated import GatedBernoulliDecoder
 from rdframe.decoders.gaussian import GaussianMLPDecoder
 from rdframe.decoders.logistic import DiscretizedLogistic, LogisticMLPDecoder
 from rdframe.decoders.mlp import BernoulliMLPDecoder
@@ -13,6 +14,7 @@ __all__ = [
     "BernoulliMLPDecoder",
     "CategoricalDecoder",
     "Decoder",
+    "GatedBernoulliDecoder",
     "DiscretizedLogistic",
     "GaussianMLPDecoder",
     "LogisticMLPDecoder",

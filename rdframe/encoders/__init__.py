@@ -2,7 +2,14 @@
 
 from rdframe.components import Encoder
 from rdframe.encoders.conv import GaussianConvEncoder
+from rdframe.encoders.gated import GatedMLPEncoder
 from rdframe.encoders.iaf import IAFEncoder
 from rdframe.encoders.mlp import GaussianMLPEncoder
 
-__all__ = ["Encoder", "GaussianConvEncoder", "GaussianMLPEncoder", "IAFEncoder"]
+__all__ = [
+    "Encoder",
+    "GatedMLPEncoder",
+    "GaussianConvEncoder",
+    "GaussianMLPEncoder",
+    "IAFEncoder",
+]

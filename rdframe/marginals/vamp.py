@@ -72,6 +72,11 @@ class VampPrior(Marginal):
     aggregate posterior. Used for the rate and for generation alike. Tomczak & Welling,
     "VAE with a VampPrior" (AISTATS 2018), eq. (9).
 
+    ``unit_interval=True`` is the reference code's parameterisation: u_k = hardtanh(w_k) ∈
+    [0, 1], w_k a learned row (a bias-free linear map of the one-hot k), initialised as
+    above (0.05 ± 0.01 on binarised MNIST). hardtanh passes no gradient outside (0, 1), so
+    ``init_loc`` must lie inside it.
+
     ::
 
         u_1 … u_K ──► encoder ──► e(z|u_k), k = 1..K ──► m(z) = log-mean-exp_k e(z|u_k)
@@ -81,6 +86,12 @@ class VampPrior(Marginal):
     >>> marginal = VampPrior(encoder, input_shape=(1, 8, 8), num_components=10)
     >>> marginal().log_prob(torch.zeros(4, 2)).shape
     torch.Size([4])
+    >>> bounded = VampPrior(encoder, (1, 8, 8), num_components=10, unit_interval=True)
+    >>> with torch.no_grad():
+    ...     _ = bounded.pseudo_inputs.mul_(10.0)
+    >>> u = bounded.inputs()
+    >>> bool(u.min() >= 0.0), bool(u.max() <= 1.0)
+    (True, True)
     """
 
     def __init__(
@@ -90,10 +101,16 @@ class VampPrior(Marginal):
         num_components: int = 500,
         init_loc: float = 0.5,
         init_std: float = 0.01,
+        unit_interval: bool = False,
     ) -> None:
         super().__init__()
         if num_components < 1:
             raise ConfigError(f"VampPrior needs num_components >= 1, got {num_components}")
+        if unit_interval and not 0.0 < init_loc < 1.0:
+            raise ConfigError(
+                f"VampPrior with unit_interval needs 0 < init_loc < 1, got {init_loc}: "
+                "hardtanh passes no gradient to pseudo-inputs outside (0, 1)"
+            )
         encoder_shape = getattr(encoder, "input_shape", None)
         if encoder_shape is not None and tuple(encoder_shape) != tuple(input_shape):
             raise ConfigError(
@@ -102,9 +119,16 @@ class VampPrior(Marginal):
             )
         self.encoder = encoder
         self.latent_dim = encoder.latent_dim
+        self.unit_interval = unit_interval
         self.pseudo_inputs = nn.Parameter(
             init_loc + init_std * torch.randn(num_components, *input_shape)
         )
 
+    def inputs(self) -> Tensor:
+        """The K pseudo-inputs u_k: (K, *input_shape), in [0, 1] under ``unit_interval``."""
+        if self.unit_interval:
+            return nn.functional.hardtanh(self.pseudo_inputs, 0.0, 1.0)
+        return self.pseudo_inputs
+
     def forward(self) -> Distribution:
-        return UniformMixture(self.encoder(self.pseudo_inputs))  # components: batch (K,)
+        return UniformMixture(self.encoder(self.inputs()))  # components: batch (K,)
