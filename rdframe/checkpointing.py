@@ -24,13 +24,15 @@ from rdframe.atomic import atomic_path
 from rdframe.errors import ConfigError
 
 LAST = "last.ckpt"
-# Keys that may differ between a checkpoint's run and the command resuming it (or a finished
-# run and the command that would repeat it): where the run is written and how it is watched
-# (loggers, callbacks, the progress bar), and how long it trains.
-RESUMABLE_CHANGES = (
+# Keys that may differ between a run and the command relaunching it: where the run is written
+# and how it is watched (loggers, callbacks, the progress bar)...
+LAUNCH_KEYS = (
     "output_dir", "resume", "overwrite", "logger", "callbacks", "trainer.enable_progress_bar",
-    "trainer.max_epochs", "trainer.max_steps",
 )
+# ... and, for a checkpoint to continue from, how long it trains (a finished run asked for
+# more epochs or steps continues from its checkpoint).
+LENGTH_KEYS = ("trainer.max_epochs", "trainer.max_steps")
+RESUMABLE_CHANGES = LAUNCH_KEYS + LENGTH_KEYS
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

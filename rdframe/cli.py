@@ -137,8 +137,13 @@ def _evaluate(argv: list[str]) -> None:
     parser.add_argument("--samples", type=int, default=None,
                         help="k of the IWAE bound (default: the run's iwae_samples)")
     parser.add_argument("--split", default="test", choices=SPLITS)
+    parser.add_argument("--weights", default="last", choices=("last", "best"),
+                        help="the checkpoint: last, or best on validation")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of the IWAE estimator, reported as mean and sd")
     args = parser.parse_args(argv)
-    metrics = evaluate_run(args.run_dir, samples=args.samples, split=args.split)
+    metrics = evaluate_run(args.run_dir, samples=args.samples, split=args.split,
+                           weights=args.weights, repeats=args.repeats)
     print(summary(args.run_dir, args.split, metrics))
 
 

@@ -43,27 +43,62 @@ from rdframe.results import RESULTS_FILE
 from rdframe.system import RDSystem, check_target
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
+CHECKPOINTS = {"last": CHECKPOINT, "best": Path("checkpoints") / "best.ckpt"}
 SPLITS = ("train", "val", "test")
 Metrics = dict[str, Any]
 
 
-def evaluate_run(run_dir: Path | str, samples: int | None = None, split: str = "test") -> Metrics:
+def evaluate_run(
+    run_dir: Path | str,
+    samples: int | None = None,
+    split: str = "test",
+    weights: str = "last",
+    repeats: int = 1,
+) -> Metrics:
     """Metrics of the run in ``run_dir`` on ``split``, merged into its rd.json and returned.
 
-    ``samples`` is k of the importance-weighted NLL (default: the run's ``iwae_samples``).
+    ``samples`` is k of the importance-weighted NLL (default: the run's ``iwae_samples``);
+    ``weights`` the checkpoint scored: ``last`` or ``best`` (on validation). With ``repeats``
+    > 1 the NLL estimator runs that many times with seeds seed, seed + 1, …: ``iwae_nll`` is
+    their mean, ``iwae_nll_sd`` their standard deviation (n − 1), ``iwae_nll_repeats`` each.
     Seeded by the run's seed, so a second evaluation gives the same numbers.
     """
     run_dir = Path(run_dir)
+    if weights not in CHECKPOINTS or repeats < 1:
+        raise RDFrameError(f"weights must be last or best and repeats >= 1, got {weights!r} "
+                           f"and {repeats}; e.g. --weights best --repeats 5")
     record = read_record(run_dir)
     cfg = OmegaConf.create(record["config"])
     data, system = build_data(cfg), build_system(cfg)
-    load_weights(system, run_dir / CHECKPOINT)
+    load_weights(system, run_dir / CHECKPOINTS[weights])
     x, y = split_tensors(data, split)
+    seed, k = cfg.get("seed", 0), samples or cfg.iwae_samples
     with torch.random.fork_rng():
-        torch.manual_seed(cfg.get("seed", 0))
-        k = samples or cfg.iwae_samples
-        metrics = evaluate_model(system.model, system.objective, x, y, k, data.entropy)
-    write_metrics(run_dir, record, split, metrics)
+        torch.manual_seed(seed)
+        metrics = evaluate_model(system.model, system.objective, x, y, k, data.entropy,
+                                 seeds=[seed + r for r in range(repeats)])
+    write_metrics(run_dir, record, split, metrics | {"weights": weights})
+    return metrics | {"weights": weights}
+
+
+@torch.no_grad()
+def repeated_nll(
+    model: RDModel, x: Tensor, samples: int, seeds: list[int] | None = None
+) -> Metrics:
+    """The IWAE NLL in nats per example (and bits per dimension). With several ``seeds`` the
+    estimator runs once per seed: ``iwae_nll`` is the mean, ``iwae_nll_sd`` the standard
+    deviation (n − 1) and ``iwae_nll_repeats`` each value; without, once on the current stream."""
+    model.eval()
+    values = []
+    for seed in seeds or [None]:
+        if seed is not None and len(seeds) > 1:
+            torch.manual_seed(seed)
+        values.append(-iwae_log_likelihood(model, x, samples).mean().item())
+    nll = sum(values) / len(values)
+    metrics = {"iwae_nll": nll, "iwae_bpd": bits_per_dim(nll, x[0].numel())}
+    if len(values) > 1:
+        sd = torch.tensor(values, dtype=torch.float64).std().item()
+        metrics |= {"iwae_nll_sd": sd, "iwae_nll_repeats": values}
     return metrics
 
 
@@ -109,8 +144,10 @@ def evaluate_model(
     y: Tensor,
     samples: int,
     entropy: float | None = None,
+    seeds: list[int] | None = None,
 ) -> Metrics:
-    """Every metric of ``model`` on the examples ``x`` (labels ``y``), as plain numbers."""
+    """Every metric of ``model`` on the examples ``x`` (labels ``y``), as plain numbers; the
+    IWAE NLL once per seed in ``seeds`` (see :func:`repeated_nll`), else once."""
     model.eval()
     check_target(model, objective)
     terms = rd_terms(model, x, y if objective.target == "y" else None)
@@ -120,7 +157,7 @@ def evaluate_model(
     metrics |= _code_metrics(model, x)
     if objective.target == "y":
         return metrics | _bottleneck_metrics(model, x, y, distortion)
-    return metrics | _likelihood_metrics(model, x, samples, distortion, entropy)
+    return metrics | _likelihood_metrics(model, x, samples, distortion, entropy, seeds)
 
 
 def _code_metrics(model: RDModel, x: Tensor) -> Metrics:
@@ -135,12 +172,14 @@ def _code_metrics(model: RDModel, x: Tensor) -> Metrics:
 
 
 def _likelihood_metrics(
-    model: RDModel, x: Tensor, samples: int, distortion: float, entropy: float | None
+    model: RDModel,
+    x: Tensor,
+    samples: int,
+    distortion: float,
+    entropy: float | None,
+    seeds: list[int] | None = None,
 ) -> Metrics:
-    nll = -iwae_log_likelihood(model, x, samples).mean().item()
-    return {
-        "iwae_nll": nll,
-        "iwae_bpd": bits_per_dim(nll, x[0].numel()),
+    return repeated_nll(model, x, samples, seeds) | {
         "iwae_samples": samples,
         "ixz_lower": None if entropy is None else entropy - distortion,
     }

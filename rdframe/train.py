@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader
 from rdframe.build import build_data, build_system
 from rdframe.checkpointing import (
     LAST,
+    LAUNCH_KEYS,
+    LENGTH_KEYS,
     AtomicCheckpointIO,
     Preempted,
     ResumeCheckpoint,
@@ -158,13 +160,18 @@ def _trainer(cfg: DictConfig, out: Path, resume: ResumeCheckpoint) -> pl.Trainer
 
 
 def finished_run(out: Path, config: dict) -> RunResult | None:
-    """The run's record if ``out`` holds an rd.json of this config; a ConfigError if it holds
-    one of another config (nothing a user made is overwritten unless asked)."""
+    """The run's record if ``out`` holds an rd.json of this config; None if there is none, or
+    if this command only trains it longer (it continues from its checkpoint); a ConfigError
+    if it holds a run of another config (nothing a user made is overwritten unless asked)."""
     path = out / RESULTS_FILE
     if not path.is_file():
         return None
     result = RunResult.read(path)
-    differences = config_differences(result.config, config)
+    differences = config_differences(result.config, config, ignore=LAUNCH_KEYS)
+    if differences and all(key in LENGTH_KEYS for key, _, _ in differences):
+        say(f"{path} holds this run trained for {differences[0][0]}={differences[0][1]}; "
+            f"continuing to {differences[0][2]}")
+        return None
     if differences:
         key, old, new = differences[0]
         raise ConfigError(

@@ -153,3 +153,14 @@ def test_a_failed_checkpoint_save_leaves_the_previous_checkpoint(tmp_path):
         io.save_checkpoint({"global_step": 6, "bad": lambda: None}, path)
     assert torch.load(path, weights_only=False) == {"global_step": 5}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_a_finished_run_asked_for_more_epochs_continues_exactly(tmp_path):
+    """Training 2 epochs, then the same run to 4, ends where 4 epochs in one go end."""
+    overrides = [*QUICK, "checkpoint_every=1000"]
+    run(compose_config([*overrides, "trainer.max_epochs=2"], tmp_path / "extended"))
+    extended = run(compose_config([*overrides, "trainer.max_epochs=4"], tmp_path / "extended"))
+    direct = run(compose_config([*overrides, "trainer.max_epochs=4"], tmp_path / "direct"))
+    keys = ("rate", "distortion", "elbo", "iwae_nll", "steps", "epochs")
+    assert [getattr(extended, k) for k in keys] == [getattr(direct, k) for k in keys]
+    assert extended.steps == 48
