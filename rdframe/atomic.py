@@ -29,6 +29,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.fchmod(handle, _mode(path))  # mkstemp's 0600 would hide results from other readers
     os.close(handle)
     tmp = Path(name)
     try:
@@ -38,6 +39,16 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _mode(path: Path) -> int:
+    """The permissions ``path`` has, or those a new file gets under the process's umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write(path: Path | str, content: bytes | str) -> Path:

@@ -143,6 +143,11 @@ def test_a_failed_write_leaves_the_previous_file(tmp_path):
         tmp.write_text('{"rate": 2')
         raise RuntimeError("killed mid-write")
     assert target.read_text() == '{"rate": 1.0}\n' and os.listdir(tmp_path) == ["rd.json"]
+    umask = os.umask(0o022)
+    try:
+        assert (atomic_write(tmp_path / "new.json", "{}").stat().st_mode & 0o777) == 0o644
+    finally:
+        os.umask(umask)
 
 
 def test_a_failed_checkpoint_save_leaves_the_previous_checkpoint(tmp_path):
