@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rdframe-installed
 
-.PHONY: demo test test-slow lint benchmark clean
+.PHONY: demo test test-slow lint benchmark mutation clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ test: $(STAMP) lint
 
 test-slow: $(STAMP)
 	WANDB_MODE=offline $(BIN)/python -m pytest -m slow
+
+# Plant each mutant of tests/mutation/mutants.py in a copy of the project, run its tests, and
+# write the kill rate and the survivors to tests/mutation/RESULTS.md (about half an hour on two
+# cores; not part of `make test`). Needs nothing beyond the test extra.
+mutation: $(STAMP)
+	$(BIN)/python tests/mutation/run.py --write tests/mutation/RESULTS.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check rdframe tests benchmarks experiments

@@ -75,3 +75,34 @@ def float64() -> Iterator[None]:
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(previous)
+
+
+# --- Added for the value tests (issue 13) -----------------------------------------------------
+
+# The data folder every test reads: RDFRAME_DATA_DIR when set (by the user, or above from
+# SHARED_DATA), else the shared folder, so that tests and `rdframe` agree on one place.
+DATA_DIR = Path(os.environ.get("RDFRAME_DATA_DIR") or SHARED_DATA)
+
+
+def trained_run(run_dir: Path) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, object]:
+    """(model, x, y, data module) of a finished run: the RDModel rebuilt from rd.json's config
+    with the weights of checkpoints/last.ckpt, in float64 and eval mode, and every example of
+    the test split in loader order. Loaded here with torch.load, independently of
+    ``rdframe evaluate``'s own loading."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from rdframe.build import build_data, build_system
+
+    cfg = OmegaConf.create(json.loads((Path(run_dir) / "rd.json").read_text())["config"])
+    data, system = build_data(cfg), build_system(cfg)
+    checkpoint = torch.load(Path(run_dir) / "checkpoints" / "last.ckpt", map_location="cpu",
+                            weights_only=False)
+    system.load_state_dict(checkpoint["state_dict"])
+    data.setup("test")
+    x, y = data.test_set.tensors
+    return system.model.double().eval(), x.double(), y, data
+
+# tests/mutation holds `make mutation`'s script and its mutants, not tests of the default run.
+collect_ignore = ["mutation"]

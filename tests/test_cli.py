@@ -9,7 +9,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
-from conftest import rdframe
+import torch
+from conftest import rdframe, trained_run
 from test_plot_report import check_cells, markdown_cells, runs_drawn
 
 from rdframe.evaluation.plot import rd_plane_figure
@@ -110,11 +111,36 @@ def test_plot_without_results_says_so(tmp_path):
 
 
 def test_ddp_on_two_cpu_processes_writes_one_result(tmp_path):
-    done = rdframe("train", *QUICK, "trainer=ddp_cpu", "hydra.run.dir=run", cwd=tmp_path)
+    """Two ranks, each scoring half of the 300 test digits (rank r: positions r, r + 2, …):
+    the metrics in rd.json are the means over all 300, as one process computes them. The
+    analytic rate is exact per example, so its mean must agree to float precision, where the
+    mean of rank 0's half alone (what an unreduced log gives) is far off; distortion and IWAE
+    are Monte-Carlo and agree within their sampling error."""
+    done = rdframe("train", *QUICK, "trainer=ddp_cpu", "analytic_rate=true", "objective.beta=0.3",
+                   "hydra.run.dir=run", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     record = json.loads((tmp_path / "run" / "rd.json").read_text())
     _check_record(record, steps=2 * 6)  # each of the 2 ranks sees half of every epoch
     assert done.stdout.count("rdframe: beta=") == 1  # only rank 0 reports
+    model, x, _, _ = trained_run(tmp_path / "run")
+    with torch.no_grad():
+        rate = model.terms(x).rate  # (300,): KL(e(z|x) ‖ m(z)) in closed form
+    assert len(x) == 300 and record["rate"] > 2  # a real rate, nats per example
+    assert record["rate"] == pytest.approx(rate.mean().item(), rel=1e-5, abs=1e-6)
+    assert abs(rate[0::2].mean() - rate.mean()) > 10 * 1e-5 * rate.mean()  # rank 0's half
+    for key, per_example in monte_carlo_terms(model, x, record["iwae_samples"]).items():
+        mean, error = per_example.mean().item(), per_example.var(0).mean().sqrt().item()
+        assert record[key] == pytest.approx(mean, abs=4 * error / math.sqrt(len(x))), key
+
+
+def monte_carlo_terms(model, x: torch.Tensor, k: int, repeats: int = 50) -> dict:
+    """Per-example draws (repeats, N) of the one-sample distortion and the k-sample IWAE NLL."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        return {
+            "distortion": torch.stack([model.terms(x).distortion for _ in range(repeats)]),
+            "iwae_nll": torch.stack([-model.log_likelihood(x, k) for _ in range(repeats)]),
+        }
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])

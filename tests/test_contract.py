@@ -5,14 +5,17 @@ A new family joins these tests by adding its yaml to rdframe/conf/{encoder,decod
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from conftest import options
 from omegaconf import DictConfig
-from torch.distributions import Distribution
+from torch.distributions import Distribution, Independent, Normal
 
 from rdframe.build import build_data, build_model
 from rdframe.components import rsample_and_log_prob
+from rdframe.encoders.iaf import InverseAutoregressiveFlow
 from rdframe.model import RDModel
 
 B, LATENT = 6, 3
@@ -49,6 +52,34 @@ def test_encoder_contract(make_config, option):
     assert z.shape == (4, B, LATENT) and log_e.shape == (4, B)
     assert z.dtype == torch.float64 and torch.isfinite(log_e).all()
     assert torch.allclose(posterior.log_prob(z), log_e, atol=1e-6)
+    z, expected = independent_log_density(posterior, 4)  # computed without log_prob
+    assert torch.allclose(posterior.log_prob(z), expected, rtol=0, atol=1e-8)
+
+
+def gaussian_log_density(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """log N(z; μ, diag σ²) = Σ_i −½((z_i − μ_i)/σ_i)² − log σ_i − ½ log 2π, by formula."""
+    terms = -0.5 * ((z - loc) / scale) ** 2 - scale.log() - 0.5 * math.log(2 * math.pi)
+    return terms.sum(-1)
+
+
+def independent_log_density(posterior: Distribution, samples: int) -> tuple[torch.Tensor, ...]:
+    """Draws z (S, B, Z) of an encoder's distribution and log e(z|x) (S, B) computed apart from
+    its ``log_prob``: by the Gaussian formula, or for a flow z = f(z₀) by the change of
+    variables log N(z₀; μ, σ²) − log|det ∂f/∂z₀| with the Jacobian taken by autograd."""
+    if isinstance(posterior, Independent) and isinstance(posterior.base_dist, Normal):
+        loc, scale = posterior.base_dist.loc, posterior.base_dist.scale
+        z = loc + scale * torch.randn(samples, *loc.shape, dtype=loc.dtype)
+        return z, gaussian_log_density(z, loc, scale)
+    if isinstance(posterior, InverseAutoregressiveFlow):
+        base = posterior.base.base_dist  # Normal(μ, σ), batch (B, Z)
+        z0 = base.rsample(torch.Size([samples])).detach()  # (S, B, Z)
+        jacobian = torch.autograd.functional.jacobian(posterior.flow, z0)  # (S, B, Z, S, B, Z)
+        s, b = torch.meshgrid(torch.arange(samples), torch.arange(z0.shape[1]), indexing="ij")
+        blocks = jacobian[s, b, :, s, b, :]  # (S, B, Z, Z): each draw's own Jacobian
+        log_det = torch.linalg.slogdet(blocks).logabsdet
+        z = posterior.flow(z0)
+        return z, gaussian_log_density(z0, base.loc, base.scale) - log_det
+    pytest.fail(f"no independent density for {type(posterior).__name__}: add one here")
 
 
 @pytest.mark.parametrize("option", options("decoder"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATA_DIR
 from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
@@ -24,7 +25,6 @@ from rdframe.data import (
     SyntheticDataModule,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CONF = Path(__file__).resolve().parents[1] / "rdframe" / "conf" / "data"
 
 # Published facts about the sets, independent of any loader.
@@ -35,9 +35,11 @@ MNIST_MEAN, FASHION_MEAN = 0.1307, 0.2860  # mean grey level of the 60k training
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    if not (SHARED_DATA / "README.md").is_file():
-        pytest.skip(f"the shared data folder {SHARED_DATA} is absent on this machine")
-    return SHARED_DATA
+    """RDFRAME_DATA_DIR (the shared folder unless the environment names another), as the
+    configs read it."""
+    if not all((DATA_DIR / name).is_dir() for name in ("MNIST", "FashionMNIST", "BinarizedMNIST")):
+        pytest.skip(f"the data folder {DATA_DIR} (RDFRAME_DATA_DIR) lacks the MNIST sets here")
+    return DATA_DIR
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DATA_DIR
 
 from rdframe.data import (
     BinarizedMNISTDataModule,
@@ -23,7 +24,6 @@ from rdframe.data.files import FileSpec, verify
 from rdframe.decoders import BernoulliMLPDecoder, GaussianMLPDecoder, LogisticMLPDecoder
 from rdframe.errors import DataError
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SPLITS = ("train", "valid", "test")
 
 
@@ -62,9 +62,9 @@ def tiny(tmp_path) -> tuple[type[BinarizedMNISTDataModule], Path]:
 
 
 def shared(name: str) -> Path:
-    path = SHARED_DATA / name
+    path = DATA_DIR / name
     if not path.exists():
-        pytest.skip(f"the shared data folder {SHARED_DATA} is absent on this machine")
+        pytest.skip(f"the data folder {DATA_DIR} (RDFRAME_DATA_DIR) lacks {name} here")
     return path
 
 

@@ -11,17 +11,22 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config
+from conftest import compose_config, trained_run
 
 from rdframe.cli import main
 from rdframe.errors import RDFrameError
+from rdframe.estimators import iwae_log_likelihood, predictive_error, rd_terms
 from rdframe.evaluate import CHECKPOINT, evaluate_run
 from rdframe.results import RunResult
 from rdframe.train import run
 
-SYNTHETIC = ["data=synthetic", "data.shape=[1,4,4]", "data.train_size=600",
-             "data.val_size=100", "data.test_size=200", "latent_dim=2"]
-QUICK = ["trainer.max_epochs=3", "iwae_samples=20", "logger=none"]
+# A β-VAE with a real code: R ≈ 6 nats over 4 active units, against H ≈ 6.6 nats of data, so
+# a wrong rate or distortion breaks the bounds and the comparisons below (a collapsed model,
+# R ≈ 0, satisfies every bound whatever its numbers).
+SYNTHETIC = ["data=synthetic", "data.shape=[1,4,4]", "data.train_size=2000",
+             "data.val_size=100", "data.test_size=200", "latent_dim=4", "objective.beta=0.1",
+             "optimizer.lr=3e-3", "trainer.max_epochs=8"]
+QUICK = ["iwae_samples=20", "logger=none", "trainer.enable_progress_bar=false"]
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +45,41 @@ def _train(folder: Path, overrides: list[str]) -> Path:
 
 @pytest.fixture(scope="module")
 def vae_run(tmp_path_factory, one_thread) -> Path:
-    """A β-VAE trained for 3 epochs on a binary source of known entropy."""
+    """A β-VAE (β = 0.1) trained for 8 epochs on a binary source of known entropy."""
     return _train(tmp_path_factory.mktemp("vae"), SYNTHETIC)
 
 
 @pytest.fixture(scope="module")
 def ib_run(tmp_path_factory, one_thread) -> Path:
-    return _train(tmp_path_factory.mktemp("ib"), ["objective=ib"])
+    """A bottleneck (β = 1e-3) trained for 10 epochs on the digits: error below 10 %."""
+    overrides = ["objective=ib", "trainer.max_epochs=10", "optimizer.lr=3e-3"]
+    return _train(tmp_path_factory.mktemp("ib"), overrides)
+
+
+def monte_carlo_error(draws: list[float]) -> float:
+    """Standard deviation of one draw of an estimate, from independent repeats of it."""
+    return torch.tensor(draws, dtype=torch.float64).std().item()
+
+
+def spread(run_dir: Path, k: int, repeats: int = 30) -> dict[str, float]:
+    """The Monte-Carlo standard deviation of each test-split metric (one evaluation's
+    sampling error), from ``repeats`` evaluations of the run's weights."""
+    model, x, y, _ = trained_run(run_dir)
+    labels = y if model.decoder.target == "y" else None
+    torch.manual_seed(1)
+    rates, distortions, nlls, errors = [], [], [], []
+    for _ in range(repeats):
+        terms = rd_terms(model, x, labels)
+        rates.append(terms.rate.mean().item())
+        distortions.append(terms.distortion.mean().item())
+        if labels is None:
+            nlls.append(-iwae_log_likelihood(model, x, k).mean().item())
+        else:
+            errors.append(predictive_error(model, x, y))
+    elbos = [-(r + d) for r, d in zip(rates, distortions)]
+    draws = {"rate": rates, "distortion": distortions, "elbo": elbos, "iwae_nll": nlls,
+             "error": errors}
+    return {key: monte_carlo_error(values) for key, values in draws.items() if values}
 
 
 @pytest.fixture
@@ -68,6 +101,7 @@ def test_evaluate_merges_the_metrics_into_rd_json(run_copy):
 
 def test_evaluated_metrics_obey_the_bounds(run_copy):
     m = evaluate_run(run_copy, samples=50)
+    error = spread(run_copy, k=50, repeats=20)
     assert m["ixz_upper"] == m["rate"] and m["elbo"] == pytest.approx(-m["rate"] - m["distortion"])
     assert m["ixz_lower"] == pytest.approx(json.loads((run_copy / "rd.json").read_text())
                                            ["entropy"] - m["distortion"])
@@ -75,8 +109,24 @@ def test_evaluated_metrics_obey_the_bounds(run_copy):
     assert m["ixz_aggregate"] <= math.log(200) and m["ixz_aggregate"] <= m["rate"] + 0.1
     assert m["iwae_nll"] <= m["rate"] + m["distortion"] + 0.05  # IWAE ≥ ELBO
     assert m["iwae_bpd"] == pytest.approx(m["iwae_nll"] / (16 * math.log(2)))
-    assert 0 <= m["active_units"] <= 2 and len(m["kl_per_dim"]) == 2
-    assert sum(m["kl_per_dim"]) == pytest.approx(m["rate"], abs=0.15)  # analytic vs MC rate
+    assert 3 <= m["active_units"] <= 4 and len(m["kl_per_dim"]) == 4
+    assert m["rate"] > 3 and m["ixz_lower"] > 1  # a real code: the bounds have content
+    assert min(m["kl_per_dim"]) >= 0
+    # analytic KL per unit against the Monte-Carlo rate, within 4 standard errors
+    assert sum(m["kl_per_dim"]) == pytest.approx(m["rate"], abs=max(0.15, 4 * error["rate"]))
+
+
+def test_evaluate_reproduces_the_training_runs_test_numbers(run_copy):
+    """rd.json's test numbers from training (Lightning's test loop, batch by batch) and from
+    ``rdframe evaluate`` (the checkpoint, all at once) are two independent Monte-Carlo
+    estimates of the same quantities of the same weights: they differ by sampling error only."""
+    trained = json.loads((run_copy / "rd.json").read_text())
+    evaluated = evaluate_run(run_copy, samples=trained["iwae_samples"])
+    error = spread(run_copy, k=trained["iwae_samples"])
+    for key in ("rate", "distortion", "elbo", "iwae_nll"):
+        tolerance = 4 * math.sqrt(2) * error[key]  # two independent estimates, 4 σ
+        assert evaluated[key] == pytest.approx(trained[key], abs=tolerance), key
+    assert 0.02 < error["rate"] < 0.3  # the tolerance is a fraction of a nat, not of R
 
 
 def test_evaluation_is_reproducible_and_other_splits_stay_apart(run_copy):
@@ -130,9 +180,15 @@ def test_missing_results_and_unknown_split(run_copy, tmp_path):
 
 
 def test_evaluate_a_bottleneck_run(ib_run):
+    trained = json.loads((ib_run / "rd.json").read_text())
     metrics = evaluate_run(ib_run, samples=5)
     assert "iwae_nll" not in metrics and 0 <= metrics["error"] < 0.9
     assert metrics["label_entropy"] == pytest.approx(math.log(10), abs=0.05)
     assert metrics["izy_lower"] == pytest.approx(metrics["label_entropy"] - metrics["distortion"])
     assert metrics["izy_lower"] <= metrics["ixz_upper"] + 0.1  # H(Y) − D_y ≤ I(Z;Y) ≤ R
     assert RunResult.read(ib_run / "rd.json").error == metrics["error"]
+    assert metrics["izy_lower"] > 1 and metrics["error"] < 0.3  # it learned the labels
+    error = spread(ib_run, k=0, repeats=20)  # the training run's test numbers, within MC error
+    for key in ("rate", "distortion", "elbo", "error"):
+        tolerance = 4 * math.sqrt(2) * error[key] + (1 / 300 if key == "error" else 0)
+        assert metrics[key] == pytest.approx(trained[key], abs=tolerance), key

@@ -112,6 +112,28 @@ def test_ib_on_digits_matches_a_plain_classifier(trained):
     assert error < 0.12 and error <= baseline + 0.03, (error, baseline)
 
 
+def error_by_hand(model: RDModel, x: torch.Tensor, y: torch.Tensor, samples: int) -> float:
+    """The fraction of examples whose label is not argmax_c (1/S) Σ_s softmax(logits(z_s))_c,
+    z_s = μ(x) + σ(x)·ε_s drawn from the encoder's Gaussian: the predictive error counted
+    directly from the network outputs."""
+    posterior = model.encoder(x).base_dist  # Normal(μ, σ), batch (B, Z)
+    eps = torch.randn(samples, *posterior.loc.shape)  # (S, B, Z)
+    z = posterior.loc + posterior.scale * eps
+    probs = torch.softmax(model.decoder.net(z), dim=-1).mean(0)  # (B, C)
+    return (probs.argmax(-1) != y).sum().item() / len(y)
+
+
+@torch.no_grad()
+def test_predictive_error_counts_the_averaged_classifier_mistakes(trained):
+    x_test, y_test = digits("test")
+    for samples in (1, 12):  # the same draws of z (same seed): the same count exactly
+        torch.manual_seed(3)
+        by_hand = error_by_hand(trained.model, x_test, y_test, samples)
+        torch.manual_seed(3)
+        assert predictive_error(trained.model, x_test, y_test, samples) == by_hand
+    assert 0 < by_hand < 0.12  # a trained classifier, with a few mistakes to count
+
+
 def test_ib_test_stage_logs_the_error(trained):
     x_test, y_test = digits("test")
     trainer = pl.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
@@ -120,6 +142,10 @@ def test_ib_test_stage_logs_the_error(trained):
     assert "test/iwae_nll" not in metrics
     expected = predictive_error(trained.model, x_test, y_test)
     assert metrics["test/error"] == pytest.approx(expected, abs=0.03)
+    torch.manual_seed(0)
+    with torch.no_grad():  # 200 draws: the predictive argmax almost without sampling noise
+        by_hand = error_by_hand(trained.model, x_test, y_test, samples=200)
+    assert metrics["test/error"] == pytest.approx(by_hand, abs=0.02)  # ≤ 6 of 300 digits
 
 
 def test_beta_moves_along_the_information_plane(trained):

@@ -65,11 +65,36 @@ def test_iwae_bound_above_elbo_and_rising_with_k(model, x):
     assert bounds[1] > elbo.mean()
 
 
-def test_iwae_with_one_sample_is_an_unbiased_elbo(model, x):
+def test_iwae_with_one_sample_is_the_elbo_of_the_same_draw(model, x):
+    """k = 1: log (1/1)·d(x|z) m(z)/e(z|x) = −(R̂ + D̂) for the same z, exactly; over many
+    draws, both average to the ELBO."""
+    for seed in range(3):
+        torch.manual_seed(seed)
+        single = model.log_likelihood(x, samples=1)
+        torch.manual_seed(seed)
+        assert torch.allclose(single, model.terms(x, samples=1).elbo, rtol=0, atol=1e-12)
     torch.manual_seed(5)
-    single = torch.stack([model.log_likelihood(x, samples=1) for _ in range(2000)]).mean(0)
+    draws = torch.stack([model.log_likelihood(x, samples=1) for _ in range(2000)])  # (2000, B)
     elbo = model.terms(x, samples=2000).elbo
-    assert torch.allclose(single, elbo, atol=0.3)
+    assert torch.allclose(draws.mean(0), elbo, atol=0.3)
+    error = draws.std(0) / math.sqrt(2000)  # both means carry this standard error
+    assert ((draws.mean(0) - elbo).abs() < 4 * math.sqrt(2) * error).all()
+
+
+def test_iwae_gap_to_the_elbo_is_the_log_mean_exp_of_the_same_weights(model, x):
+    """For the same k draws, IWAE_k − mean_i log w_i = log mean_i w_i − mean_i log w_i ≥ 0
+    (Jensen), with equality only when the weights are equal; here computed by hand from the
+    draws' rate and distortion, w_i = exp(−(R̂_i + D̂_i))."""
+    k = 64
+    torch.manual_seed(6)
+    iwae = model.log_likelihood(x, samples=k, chunk_size=k)
+    torch.manual_seed(6)
+    posterior = model.encoder(x)
+    z = posterior.rsample(torch.Size([k]))  # (k, B, Z): the same draws
+    log_w = model.decoder(z).log_prob(x) + model.marginal().log_prob(z) - posterior.log_prob(z)
+    by_hand = torch.logsumexp(log_w, dim=0) - math.log(k)
+    assert torch.allclose(iwae, by_hand, rtol=0, atol=1e-10)
+    assert (iwae > log_w.mean(0) + 1e-3).all()  # strictly above the k-draw ELBO
 
 
 def test_chunked_iwae_agrees_with_one_chunk_within_monte_carlo_error(model, x):

@@ -12,11 +12,13 @@ import io
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.collections import PathCollection
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -113,6 +115,22 @@ def test_frontier_is_the_set_of_undominated_points(results):
     plt.close(fig)
 
 
+def test_pareto_front_drops_points_that_tie_and_lose():
+    """(2, 3) ties (1, 3) in rate with more distortion, (1, 4) ties it in distortion with more
+    rate: both are dominated; only strictly better runs stay on the frontier."""
+    points = np.array([[2.0, 3.0], [1.0, 4.0], [1.0, 3.0], [3.0, 1.0], [3.0, 1.0]])
+    assert pareto_front(points).tolist() == [[1.0, 3.0], [3.0, 1.0]]
+
+
+def test_colour_scale_of_beta_is_logarithmic_over_positive_betas(results):
+    fig = rd_plane_figure(results)
+    for collection in fig.axes[0].collections:
+        if len(collection.get_offsets()):
+            assert isinstance(collection.norm, LogNorm)
+            assert (collection.norm.vmin, collection.norm.vmax) == (0.05, 4.0)  # all β
+    plt.close(fig)
+
+
 def test_iso_elbo_lines_bound_and_edges_follow_the_mathematics(results):
     fig = rd_plane_figure(results)
     iso = lines(fig, "iso-elbo")
@@ -150,6 +168,18 @@ def test_plot_writes_the_same_figure_as_png_and_pdf(results, tmp_path):
     assert paths == [tmp_path / "plane.png", tmp_path / "plane.pdf"]
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:4] == b"%PDF"
     assert not plt.get_fignums()  # closed after writing
+
+
+def test_results_are_found_in_path_order_and_checked_for_finiteness(tmp_path):
+    for name, run in zip(("b", "c", "a"), RUNS):  # made out of order
+        (tmp_path / name).mkdir()
+        record(*run).write(tmp_path / name)
+    found = find_results([tmp_path])
+    assert [Path(r.path).parent.name for r in found] == ["a", "b", "c"]
+    assert [r.beta for r in found] == [RUNS[2][0], RUNS[0][0], RUNS[1][0]]
+    assert all(r.is_finite() for r in found)
+    assert not replace(found[0], rate=math.nan).is_finite()
+    assert not replace(found[0], elbo=-math.inf).is_finite()
 
 
 # --- The table: parsing the text back ----------------------------------------------------------

@@ -21,7 +21,7 @@ def _trainer(tmp_path, **options) -> pl.Trainer:
 
 
 def test_fast_dev_run_logs_every_quantity(make_config, tmp_path):
-    cfg = make_config("iwae_samples=8")
+    cfg = make_config("iwae_samples=8", "objective.beta=0.5")
     data, system = build_data(cfg), build_system(cfg)
     trainer = _trainer(tmp_path, fast_dev_run=2)
     trainer.fit(system, datamodule=data)
@@ -34,6 +34,9 @@ def test_fast_dev_run_logs_every_quantity(make_config, tmp_path):
                         -(metrics["test/rate"] + metrics["test/distortion"]), rel_tol=1e-5)
     assert math.isclose(metrics["test/iwae_bpd"],
                         metrics["test/iwae_nll"] / (64 * math.log(2)), rel_tol=1e-5)
+    for stage, values in (("val", logged), ("test", metrics)):  # the mean of D + β·R, β = 0.5
+        expected = float(values[f"{stage}/distortion"]) + 0.5 * float(values[f"{stage}/rate"])
+        assert math.isclose(float(values[f"{stage}/loss"]), expected, rel_tol=1e-5), stage
 
 
 def test_training_lowers_the_loss(make_config, tmp_path):
@@ -61,11 +64,11 @@ def test_offline_wandb_logger_records_the_run(make_config, tmp_path):
 
 
 class LossSeen(pl.Callback):
-    """At every training step t: (t, the loss handed to backward, and the batch means D̄, R̄
-    and β the system logged for that step)."""
+    """At every training step t: (t, the loss handed to backward, and the batch means D̄, R̄,
+    β and loss the system logged for that step)."""
 
     def __init__(self) -> None:
-        self.steps: list[tuple[int, float, float, float, float]] = []
+        self.steps: list[tuple[int, float, float, float, float, float]] = []
         self._loss: tuple[int, float] | None = None
 
     def on_before_backward(self, trainer: pl.Trainer, module: pl.LightningModule, loss) -> None:
@@ -75,7 +78,8 @@ class LossSeen(pl.Callback):
         step, loss = self._loss
         logged = trainer.callback_metrics
         self.steps.append((step, loss, logged["train/distortion"].item(),
-                           logged["train/rate"].item(), logged["beta"].item()))
+                           logged["train/rate"].item(), logged["beta"].item(),
+                           logged["train/loss"].item()))
 
 
 def test_the_optimiser_minimises_the_loss_of_the_beta_in_force(make_config, tmp_path):
@@ -88,10 +92,11 @@ def test_the_optimiser_minimises_the_loss_of_the_beta_in_force(make_config, tmp_
     trainer = _trainer(tmp_path, max_steps=14, limit_val_batches=0, callbacks=[seen])
     trainer.fit(system, datamodule=data)
     assert [step for step, *_ in seen.steps] == list(range(14))
-    for step, loss, distortion, rate, beta in seen.steps:
+    for step, loss, distortion, rate, beta, logged_loss in seen.steps:
         assert beta == pytest.approx(schedule(step)) == min(step / 10, 1.0)
+        assert logged_loss == loss  # what is logged is what is minimised
         assert loss == pytest.approx(distortion + schedule(step) * rate, rel=1e-6, abs=1e-5)
         assert loss - (distortion + schedule(0) * rate) == pytest.approx(
             (schedule(step) - schedule(0)) * rate, abs=1e-4)
     # the check has teeth: at the last steps β·R̄ is nats, far above float error
-    assert min(schedule(step) * rate for step, _, _, rate, _ in seen.steps[-4:]) > 0.5
+    assert min(schedule(step) * rate for step, _, _, rate, *_ in seen.steps[-4:]) > 0.5
