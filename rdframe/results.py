@@ -50,6 +50,9 @@ class RunResult:
     error: float | None = None  # the bottleneck's test classification error
     label_entropy: float | None = None  # H(Y) of the labels
     izy_lower: float | None = None  # H(Y) − D_y ≤ I(Z;Y)
+    weights: str | None = None  # the checkpoint evaluated: last, or best on validation
+    iwae_nll_sd: float | None = None  # sd of the NLL over repeats of the estimator
+    iwae_nll_repeats: list[float] | None = None  # each repeat's NLL
     evaluation: dict[str, Any] = field(default_factory=dict)  # split → every metric
 
     @property

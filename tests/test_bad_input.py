@@ -34,7 +34,7 @@ def case(args: tuple[str, ...], *words: str) -> pytest.param:
 
 CASES = [
     # an option that no config group has
-    case(train("encoder=nope"), "unknown option encoder=nope", "conv, iaf, mlp"),
+    case(train("encoder=nope"), "unknown option encoder=nope", "conv, gated_mlp, iaf, mlp"),
     case(train("data=nope"), "data=nope", "binarized_mnist, digits"),
     case(train("trainer=nope"), "trainer=nope", "cpu, ddp, ddp_cpu, gpu"),
     case(train("logger=nope"), "logger=nope", "csv, none, wandb"),
