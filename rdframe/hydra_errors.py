@@ -2,7 +2,7 @@
 and a fix: an unknown option of a group (and the options there are), an unknown key (and the
 nearest known one), an override that does not parse, several values outside a sweep.
 
-    encoder=nope        → unknown option encoder=nope; the options of encoder are conv, gated_mlp, iaf, mlp
+    encoder=nope        → unknown option encoder=nope; the options of encoder are conv, …
     encoder.hiden=[1]   → unknown key 'encoder.hiden' (did you mean 'encoder.hidden'?); …
 """
 
