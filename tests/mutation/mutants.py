@@ -186,8 +186,9 @@ MUTANTS = [
                 "error of rank 0's half differs from the whole by 0.008, under the Monte-Carlo "
                 "error of 12-draw predictions (4σ = 0.022), so only a replay of each rank's "
                 "seeded draws (rdframe.seeding: seed, stage, batch, rank) would be sharp, and "
-                "that ties the test to the order of draws inside test_step. The path it guards "
-                "is the one the rate, distortion and IWAE take, which the DDP test checks."),
+                "that ties the test to the order of draws inside test_step. The same reduction "
+                "(a batch-weighted mean, synced) is checked for R, D, ELBO, loss and IWAE by "
+                "the DDP test; only this one call's flag goes unchecked."),
     Mutant("system: batch means not weighted by batch size", SYSTEM_PY,
            "batch_size=len(terms.rate), sync_dist=True", "batch_size=1, sync_dist=True",
            (DDP, *SYSTEM)),

@@ -129,7 +129,9 @@ def baseline(root: Path, mutants: list[Mutant]) -> list[str]:
     return failing
 
 
-def run_mutant(root: Path, m: Mutant, deselected: list[str]) -> Outcome:
+def run_mutant(root: Path, m: Mutant, deselected: list[str], logs: Path | None) -> Outcome:
+    """Plant ``m`` in the copy, run its tests (less those ``deselected``), restore the file;
+    with ``logs``, keep pytest's output there as NN.log (NN the mutant's index)."""
     path = root / m.file
     original = path.read_text()
     path.write_text(original.replace(m.old, m.new))
@@ -140,6 +142,8 @@ def run_mutant(root: Path, m: Mutant, deselected: list[str]) -> Outcome:
     finally:
         path.write_text(original)
     seconds = time.monotonic() - start
+    if logs is not None:
+        (logs / f"{MUTANTS.index(m):02d}.log").write_text(output)
     if status == 0:
         return Outcome(m, False, "", seconds)
     if status == 5:
@@ -176,10 +180,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[],
                         help="run the mutants whose name contains this text (repeatable)")
     parser.add_argument("--write", default=None, help="also write the table to this Markdown file")
+    parser.add_argument("--logs", default=None, help="keep each mutant's pytest output here")
     parser.add_argument("--no-baseline", action="store_true",
-                        help="skip checking that the unmutated project passes each selection")
+                        help="skip running the tests on the unmutated project first")
     args = parser.parse_args(argv)
     mutants = [m for m in MUTANTS if not args.only or any(s in m.name for s in args.only)]
+    logs = Path(args.logs).resolve() if args.logs else None
+    if logs is not None:
+        logs.mkdir(parents=True, exist_ok=True)
     check_mutants(mutants)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="rdframe-mutation-") as folder:
@@ -188,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         deselected = [] if args.no_baseline else baseline(root, mutants)
         outcomes = []
         for i, m in enumerate(mutants, 1):
-            outcome = run_mutant(root, m, deselected)
+            outcome = run_mutant(root, m, deselected, logs)
             outcomes.append(outcome)
             state = f"killed by {outcome.by}" if outcome.killed else "SURVIVED"
             print(f"[{i}/{len(mutants)}] {m.name}: {state} ({outcome.seconds:.0f} s)", flush=True)
