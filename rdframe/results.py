@@ -17,6 +17,14 @@ from rdframe.errors import RDFrameError
 
 RESULTS_FILE = "rd.json"
 
+# "Fixing a Broken ELBO" names a family by one symbol per slot, encoder·decoder·marginal:
+# "−" the simple choice, "+" the rich one, "v" the VampPrior.
+PAPER_SYMBOLS: tuple[dict[str, str], ...] = (
+    {"conv": "−", "iaf": "+"},
+    {"conv": "−", "pixelcnn": "+"},
+    {"standard_normal": "−", "vamp": "v", "vamp_bounded": "v", "maf": "+"},
+)
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -24,7 +32,7 @@ class RunResult:
 
     rate: float
     distortion: float
-    elbo: float
+    elbo: float | None  # −(D + R); None for the bottleneck, whose D is −E log c(y|z)
     iwae_nll: float | None
     iwae_samples: int
     beta: float
@@ -54,10 +62,22 @@ class RunResult:
     iwae_nll_sd: float | None = None  # sd of the NLL over repeats of the estimator
     iwae_nll_repeats: list[float] | None = None  # each repeat's NLL
     evaluation: dict[str, Any] = field(default_factory=dict)  # split → every metric
+    sigma: float | None = None  # the target rate σ of objective=target_rate, nats
 
     @property
     def family(self) -> str:
-        return f"{self.encoder}/{self.decoder}/{self.marginal}"
+        """The paper's three symbols, encoder·decoder·marginal, where every choice is one of
+        the paper's (see :data:`PAPER_SYMBOLS`), else "encoder/decoder/marginal".
+
+        >>> RunResult(1.0, 2.0, -3.0, None, 0, 1.0, "elbo", "iaf", "conv", "vamp", "mnist",
+        ...           None, 0, 1, 1, 1.0).family
+        '+−v'
+        """
+        choices = (self.encoder, self.decoder, self.marginal)
+        symbols = [table.get(c) for table, c in zip(PAPER_SYMBOLS, choices, strict=True)]
+        if None in symbols:
+            return "/".join(choices)
+        return "".join(symbols)
 
     def write(self, run_dir: Path) -> Path:
         path = Path(run_dir) / RESULTS_FILE
@@ -73,7 +93,8 @@ class RunResult:
             raise RDFrameError(f"{path} is not an rdframe results file: {error}") from error
 
     def is_finite(self) -> bool:
-        return all(math.isfinite(v) for v in (self.rate, self.distortion, self.elbo))
+        return all(math.isfinite(v) for v in (self.rate, self.distortion, self.elbo)
+                   if v is not None)
 
 
 def find_results(paths: Iterable[Path | str]) -> list[RunResult]:

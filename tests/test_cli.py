@@ -133,6 +133,35 @@ def test_ddp_on_two_cpu_processes_writes_one_result(tmp_path):
         assert record[key] == pytest.approx(mean, abs=4 * error / math.sqrt(len(x))), key
 
 
+def test_ddp_bottleneck_error_is_the_mean_over_both_ranks(tmp_path):
+    """The test error of a bottleneck under DDP is the error over all 300 test digits. Each
+    rank's batches draw z from generators seeded by (seed, "test", batch, rank), so what each
+    rank computed is recomputed here exactly: rank r scores positions r, r + 2, … in batches
+    of 100. rd.json must hold the two ranks' pooled error, not rank 0's alone."""
+    from rdframe.estimators import predictive_error
+    from rdframe.seeding import seed_batch
+
+    done = rdframe("train", "trainer=ddp_cpu", "trainer.max_epochs=1", "objective=ib",
+                   "decoder=classifier", "latent_dim=4", "seed=3", "hydra.run.dir=run",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "run" / "rd.json").read_text())
+    model, x, y, data = trained_run(tmp_path / "run")
+    model, x = model.float(), x.float()  # as trained: the draws depend on the dtype
+    wrong = {}
+    with torch.no_grad():
+        for rank in (0, 1):
+            shard = zip(x[rank::2].split(data.eval_batch_size), y[rank::2].split(
+                data.eval_batch_size), strict=True)
+            wrong[rank] = 0.0
+            for batch, (xs, ys) in enumerate(shard):
+                seed_batch(3, "test", batch, rank)
+                wrong[rank] += predictive_error(model, xs, ys) * len(ys)
+    pooled, rank_zero = (wrong[0] + wrong[1]) / len(y), wrong[0] / len(y[0::2])
+    assert rank_zero != pytest.approx(pooled, abs=1e-6)  # else this run could not tell them apart
+    assert record["error"] == pytest.approx(pooled, abs=1e-6)
+
+
 def monte_carlo_terms(model, x: torch.Tensor, k: int, repeats: int = 50) -> dict:
     """Per-example draws (repeats, N) of the one-sample distortion and the k-sample IWAE NLL."""
     torch.manual_seed(0)
