@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from functools import partial
 
+import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import Tensor
+from torch.utils.data import DataLoader
 
 from rdframe.data.base import RDDataModule
 from rdframe.errors import ConfigError
@@ -15,12 +20,56 @@ from rdframe.system import RDSystem
 
 
 def build_data(cfg: DictConfig) -> RDDataModule:
-    """Instantiate ``cfg.data`` and record its shape and class count in ``cfg`` for the rest."""
+    """Instantiate ``cfg.data`` and record in ``cfg`` for the rest its shape and class count,
+    and, where the config refers to them (the VampPrior's bounds and starting point), the
+    range and mean of its training values; else those two stay null."""
     data = instantiate(cfg.data)
+    statistics = data_statistics(data) if uses_data_statistics(cfg) else (None, None, None)
     with open_dict(cfg):
         cfg.data_shape = list(data.shape)
         cfg.num_classes = data.num_classes
+        cfg.data_range = None if statistics[0] is None else list(statistics[:2])
+        cfg.data_mean = statistics[2]
     return data
+
+
+def uses_data_statistics(cfg: DictConfig) -> bool:
+    """Whether any value of ``cfg`` interpolates ``data_range`` or ``data_mean``.
+
+    >>> from omegaconf import OmegaConf
+    >>> uses_data_statistics(OmegaConf.create({"m": {"bounds": "${data_range}"}}))
+    True
+    """
+    text = OmegaConf.to_yaml(cfg)
+    return "${data_range}" in text or "${data_mean}" in text
+
+
+def data_statistics(data: RDDataModule) -> tuple[float, float, float]:
+    """(min, max, mean) over every value of x in the training split, in float64. Reading it
+    leaves the random streams alone: the global one (a loader draws its seed from it) and
+    the training set's own (dynamic binarisation), which is put back where it was."""
+    data.setup("fit")
+    stream = getattr(data.train_set, "state_dict", None)
+    saved = stream() if stream else None
+    low, high, total, count = math.inf, -math.inf, 0.0, 0
+    with torch.random.fork_rng():
+        for x in _training_inputs(data):
+            x = x.double()
+            low, high = min(low, x.min().item()), max(high, x.max().item())
+            total, count = total + x.sum().item(), count + x.numel()
+    if saved is not None:
+        data.train_set.load_state_dict(saved)
+    return low, high, total / count
+
+
+def _training_inputs(data: RDDataModule) -> Iterator[Tensor]:
+    """The training x: at once from a TensorDataset, else in batches of 1,000."""
+    tensors = getattr(data.train_set, "tensors", None)
+    if tensors is not None:
+        yield tensors[0]
+        return
+    for x, _ in DataLoader(data.train_set, batch_size=1000):
+        yield x
 
 
 def build_model(cfg: DictConfig) -> RDModel:

@@ -25,14 +25,18 @@ from rdframe.errors import ConfigError
 
 LAST = "last.ckpt"
 # Keys that may differ between a run and the command relaunching it: where the run is written
-# and how it is watched (loggers, callbacks, the progress bar)...
+# and how it is watched (loggers, callbacks, the progress bar, the pictures it draws)...
 LAUNCH_KEYS = (
     "output_dir", "resume", "overwrite", "logger", "callbacks", "trainer.enable_progress_bar",
+    "pictures",
 )
 # ... and, for a checkpoint to continue from, how long it trains (a finished run asked for
 # more epochs or steps continues from its checkpoint).
 LENGTH_KEYS = ("trainer.max_epochs", "trainer.max_steps")
-RESUMABLE_CHANGES = LAUNCH_KEYS + LENGTH_KEYS
+# ... and what is worked out from the data, not chosen (a run recorded before they were
+# recorded lacks them; a change of data shows in data.* all the same).
+DERIVED_KEYS = ("data_shape", "num_classes", "data_range", "data_mean")
+RESUMABLE_CHANGES = LAUNCH_KEYS + LENGTH_KEYS + DERIVED_KEYS
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -2,8 +2,11 @@
 
     rdframe train  [overrides …]        one run (Hydra), e.g. objective.beta=0.5 encoder=mlp
     rdframe sweep  [overrides …]        many runs (Hydra multirun), e.g. objective.beta=0.1,1,10
-    rdframe plot   RUN_OR_SWEEP … [-o rd_plane]
-    rdframe report RUN_OR_SWEEP … [--csv report.csv]
+    rdframe plot   RUN_OR_SWEEP … [-o rd_plane] [--title T]   the RD plane (PNG, PDF); bottleneck
+                   runs on the information plane, rd_plane_information_plane.{png,pdf}
+    rdframe report RUN_OR_SWEEP … [--csv report.csv] [--min-rate R] [--elbo-tolerance T]
+                   [--min-rate-gap G]   the table of runs, then the Pareto frontier, the best
+                   ELBO, the lowest D at a rate ≥ R, the runs of one ELBO but different rates
     rdframe evaluate RUN_DIR [--samples K] [--split test]   checkpoint → metrics in rd.json
 
 A usage error (a bad option, key, value, file or folder) stops the command before any work
@@ -102,27 +105,48 @@ class _Parser(argparse.ArgumentParser):
 
 def _plot(argv: list[str]) -> None:
     from rdframe.evaluation.plot import plot_rd_plane
-    from rdframe.results import find_results
+    from rdframe.results import find_results, has_pictures
 
-    parser = _Parser(prog="rdframe plot", description="the rate–distortion plane")
+    parser = _Parser(prog="rdframe plot", description="the rate–distortion plane, and the "
+                     "information plane of bottleneck runs (objective=ib)")
     parser.add_argument("paths", nargs="+", help="run or sweep folders, or rd.json files")
-    parser.add_argument("-o", "--out", default="rd_plane", help="output stem (.png and .pdf)")
+    parser.add_argument("-o", "--out", default="rd_plane",
+                        help="output stem: STEM.{png,pdf} the RD plane of every run but the "
+                        "bottleneck's, STEM_information_plane.{png,pdf} that of the bottleneck's")
     parser.add_argument("--title", default=None)
     args = parser.parse_args(argv)
-    paths = plot_rd_plane(find_results(args.paths), Path(args.out), title=args.title)
+    results = find_results(args.paths)
+    paths = plot_rd_plane(results, Path(args.out), title=args.title)
+    if any(has_pictures(r) for r in results):  # matplotlib.pyplot only for runs with pictures
+        from rdframe.evaluation.gallery import comparison_figures
+
+        paths += comparison_figures(results, Path(args.out))
     print("rdframe: wrote " + ", ".join(map(str, paths)))
 
 
 def _report(argv: list[str]) -> None:
-    from rdframe.evaluation.report import markdown_table, write_csv
+    from rdframe.evaluation.report import markdown_report, write_csv
     from rdframe.results import find_results
 
-    parser = _Parser(prog="rdframe report", description="a table of every run")
+    parser = _Parser(prog="rdframe report", description="a table of every run, then its "
+                     "frontier and selections (nats; per data set)")
     parser.add_argument("paths", nargs="+", help="run or sweep folders, or rd.json files")
     parser.add_argument("--csv", default=None, help="also write the table as CSV here")
+    parser.add_argument("--min-rate", type=float, default=None,
+                        help="also the run of lowest D among those with R >= this (nats)")
+    parser.add_argument("--elbo-tolerance", type=float, default=1.0,
+                        help="same-ELBO groups: ELBOs within this many nats (default 1)")
+    parser.add_argument("--min-rate-gap", type=float, default=5.0,
+                        help="same-ELBO groups: rates at least this many nats apart (default 5)")
     args = parser.parse_args(argv)
+    for name in ("min_rate", "elbo_tolerance", "min_rate_gap"):
+        value = getattr(args, name)
+        if value is not None and not 0 <= value < float("inf"):
+            parser.error(f"--{name.replace('_', '-')} must be a finite number of nats >= 0, "
+                         f"got {value}")
     results = find_results(args.paths)
-    print(markdown_table(results), end="")
+    print(markdown_report(results, args.min_rate, args.elbo_tolerance, args.min_rate_gap),
+          end="")
     if args.csv:
         write_csv(results, Path(args.csv))
 

@@ -9,7 +9,8 @@ k = 5000 on the 10,000 MNIST test images streams through a few hundred MB.
     IWAE       log p(x) ≥ log (1/k) Σ_i d(x|z_i) m(z_i) / e(z_i|x),   z_i ~ e(z|x)
     bounds     H − D ≤ I(X;Z) ≤ R            (H from the data when known)
     aggregate  I(X;Z) ≳ E_i[log e(z_i|x_i) − log (1/N) Σ_j e(z_i|x_j)]   (≤ log N)
-    active     #{u : Var_x(E[z_u|x]) > 0.01}   (Burda et al., 2016)
+    active     #{u : Var_x(E[z_u|x]) > 0.01}   (Burda et al., 2016; Cov of two independent
+               Monte-Carlo means where E[z|x] has no closed form)
 """
 
 from __future__ import annotations
@@ -75,8 +76,29 @@ def iwae_log_likelihood(
 
 
 def bits_per_dim(nats: Tensor | float, dims: int) -> Tensor | float:
-    """Nats per example → bits per data dimension."""
+    """Nats per example → bits per data dimension (a code length only for a discrete
+    likelihood: see :func:`discrete_likelihood`)."""
     return nats / (dims * math.log(2))
+
+
+@torch.no_grad()
+def discrete_likelihood(model: RDModel) -> bool:
+    """Whether d(x|z) gives probabilities of discrete values (Bernoulli pixels, PixelCNN, a
+    discretised logistic on its grid of ``num_levels``), so that −log p(x) / (D ln 2) is a
+    code length in bits per dimension; False for a density (a Gaussian), whose NLL can be
+    negative and whose bits per dimension would need a dequantised model and + log 256 per
+    dimension. Read from the decoder's distribution at a zero code."""
+    parameter = next(model.decoder.parameters(), None)
+    options = {} if parameter is None else {"dtype": parameter.dtype, "device": parameter.device}
+    likelihood = model.decoder(torch.zeros(1, model.encoder.latent_dim, **options))
+    while isinstance(likelihood, Independent):
+        likelihood = likelihood.base_dist
+    if hasattr(likelihood, "num_levels"):
+        return True
+    try:
+        return bool(likelihood.support.is_discrete)
+    except NotImplementedError:
+        return False
 
 
 @torch.no_grad()
@@ -116,12 +138,26 @@ def aggregate_posterior_mi(model: RDModel, x: Tensor, rows: int = ROWS) -> float
     return total / len(x)
 
 
-def posterior_mean(posterior: Distribution, samples: int = 100) -> Tensor:
-    """E[z|x], shape (B, Z): exact where the family knows it, else a Monte-Carlo mean."""
+def posterior_means(posterior: Distribution, samples: int = 100) -> tuple[Tensor, Tensor]:
+    """Two estimates of E[z|x], shape (B, Z) each, with independent errors: the exact mean
+    twice where the family knows it, else the means of two disjoint halves of ``samples``
+    draws."""
     try:
-        return posterior.mean
+        return posterior.mean, posterior.mean
     except NotImplementedError:
-        return rsample_and_log_prob(posterior, torch.Size([samples]))[0].mean(0)
+        z = rsample_and_log_prob(posterior, torch.Size([samples]))[0]  # (S, B, Z)
+        return z[: samples // 2].mean(0), z[samples // 2 :].mean(0)
+
+
+def column_covariance(a: Tensor, b: Tensor) -> Tensor:
+    """Cov(a_u, b_u) over the rows of (N, Z) tensors, per column u, shape (Z,) (the variance
+    when b is a).
+
+    >>> a = torch.tensor([[0.0, 1.0], [2.0, 1.0]])
+    >>> column_covariance(a, a), column_covariance(a, 2 * a)
+    (tensor([1., 0.]), tensor([2., 0.]))
+    """
+    return ((a - a.mean(0)) * (b - b.mean(0))).mean(0)
 
 
 @torch.no_grad()
@@ -129,10 +165,16 @@ def active_units(
     model: RDModel, x: Tensor, threshold: float = ACTIVE_THRESHOLD, rows: int = ROWS
 ) -> tuple[int, Tensor]:
     """Units u with Var_x(E[z_u|x]) > ``threshold`` (Burda et al., "Importance Weighted
-    Autoencoders", 2016): their number and every unit's variance, shape (Z,)."""
+    Autoencoders", 2016): their number and every unit's variance, shape (Z,).
+
+    Where E[z|x] has no closed form (a flow), the variance of Monte-Carlo means would add
+    their noise, ≈ Var(z|x)/S, enough to count an encoder that ignores x as active; the
+    covariance across x of two independent means of S/2 draws each has no such term (their
+    errors are independent of each other): an unbiased estimate of Var_x E[z|x]."""
     parts = x.split(example_chunk(100, rows))
-    means = torch.cat([posterior_mean(model.encoder(part)) for part in parts])  # (N, Z)
-    variance = means.var(dim=0, correction=0)
+    pairs = [posterior_means(model.encoder(part)) for part in parts]
+    first, second = (torch.cat(means) for means in zip(*pairs))  # (N, Z) each
+    variance = column_covariance(first, second)
     return int((variance > threshold).sum()), variance
 
 

@@ -6,10 +6,11 @@
         ──► estimators on the split ──► rd.json["evaluation"][split] (+ top level for test)
 
 Every metric is in nats per example unless its name says otherwise. A model whose decoder
-scores x gets the importance-weighted NLL and the bounds H − D ≤ I(X;Z) ≤ R; a bottleneck
-(decoder scoring the label y) gets its classification error and H(Y) − D_y ≤ I(Z;Y), with
-R ≥ I(Z;X). Both get the aggregate-posterior estimate of I(X;Z), the active units and, where
-defined, the KL per latent dimension.
+scores x gets the ELBO, the importance-weighted NLL (in bits per dimension too where d(x|z) is
+discrete) and the bounds H − D ≤ I(X;Z) ≤ R; a bottleneck (decoder scoring the label y) gets
+its classification error and H(Y) − D_y ≤ I(Z;Y), with R ≥ I(Z;X), its distortion being D_y,
+the label's cross-entropy, and its ``elbo`` None. Both get the aggregate-posterior estimate
+of I(X;Z), the active units and, where defined, the KL per latent dimension.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from rdframe.estimators import (
     active_units,
     aggregate_posterior_mi,
     bits_per_dim,
+    discrete_likelihood,
     iwae_log_likelihood,
     kl_per_dimension,
     label_entropy,
@@ -85,7 +87,8 @@ def evaluate_run(
 def repeated_nll(
     model: RDModel, x: Tensor, samples: int, seeds: list[int] | None = None
 ) -> Metrics:
-    """The IWAE NLL in nats per example (and bits per dimension). With several ``seeds`` the
+    """The IWAE NLL in nats per example, and in bits per dimension where d(x|z) is discrete
+    (else ``iwae_bpd`` is None: see :func:`discrete_likelihood`). With several ``seeds`` the
     estimator runs once per seed: ``iwae_nll`` is the mean, ``iwae_nll_sd`` the standard
     deviation (n − 1) and ``iwae_nll_repeats`` each value; without, once on the current stream."""
     model.eval()
@@ -95,7 +98,8 @@ def repeated_nll(
             torch.manual_seed(seed)
         values.append(-iwae_log_likelihood(model, x, samples).mean().item())
     nll = sum(values) / len(values)
-    metrics = {"iwae_nll": nll, "iwae_bpd": bits_per_dim(nll, x[0].numel())}
+    discrete = discrete_likelihood(model)  # bits per dimension of a density: null
+    metrics = {"iwae_nll": nll, "iwae_bpd": bits_per_dim(nll, x[0].numel()) if discrete else None}
     if len(values) > 1:
         sd = torch.tensor(values, dtype=torch.float64).std().item()
         metrics |= {"iwae_nll_sd": sd, "iwae_nll_repeats": values}
@@ -152,11 +156,12 @@ def evaluate_model(
     check_target(model, objective)
     terms = rd_terms(model, x, y if objective.target == "y" else None)
     rate, distortion = terms.rate.mean().item(), terms.distortion.mean().item()
-    metrics = {"rate": rate, "distortion": distortion, "elbo": -(rate + distortion)}
+    metrics = {"rate": rate, "distortion": distortion}
     metrics["ixz_upper"] = rate
     metrics |= _code_metrics(model, x)
-    if objective.target == "y":
-        return metrics | _bottleneck_metrics(model, x, y, distortion)
+    if objective.target == "y":  # distortion is D_y; −(D_y + R) is no ELBO
+        return metrics | {"elbo": None} | _bottleneck_metrics(model, x, y, distortion)
+    metrics |= {"elbo": -(rate + distortion)}
     return metrics | _likelihood_metrics(model, x, samples, distortion, entropy, seeds)
 
 

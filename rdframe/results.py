@@ -16,6 +16,7 @@ from rdframe.atomic import atomic_write
 from rdframe.errors import RDFrameError
 
 RESULTS_FILE = "rd.json"
+PICTURES, ARRAYS = "pictures", "pictures.npz"  # beside rd.json: a run's pictures, their arrays
 
 # "Fixing a Broken ELBO" names a family by one symbol per slot, encoder·decoder·marginal:
 # "−" the simple choice, "+" the rich one, "v" the VampPrior.
@@ -110,3 +111,8 @@ def find_results(paths: Iterable[Path | str]) -> list[RunResult]:
     if not files:
         raise RDFrameError(f"no {RESULTS_FILE} found under {', '.join(map(str, paths))}")
     return [RunResult.read(f) for f in files]
+
+
+def has_pictures(result: RunResult) -> bool:
+    """Whether the run saved the arrays of its pictures beside its rd.json."""
+    return result.path is not None and (Path(result.path).parent / PICTURES / ARRAYS).is_file()

@@ -13,7 +13,12 @@ import torch
 from torch import Tensor, nn
 
 from rdframe.errors import ConfigError, NonFiniteError
-from rdframe.estimators import bits_per_dim, iwae_log_likelihood, predictive_error
+from rdframe.estimators import (
+    bits_per_dim,
+    discrete_likelihood,
+    iwae_log_likelihood,
+    predictive_error,
+)
 from rdframe.model import RDModel, RDTerms
 from rdframe.objectives import Objective
 from rdframe.seeding import seed_batch
@@ -32,11 +37,14 @@ HELP = (
 class RDSystem(pl.LightningModule):
     """Trains ``model`` on ``objective`` and logs "{stage}/{quantity}" in nats per example.
 
-    Every stage logs ``rate``, ``distortion``, ``elbo`` and ``loss``; training logs ``beta``
-    (the one in force at the step). The test stage adds the importance-weighted ``iwae_nll``
-    (k = ``iwae_samples``) and its bits per dimension ``iwae_bpd`` when the decoder scores x,
-    and the classification ``error`` when it scores the label y (the bottleneck); both come
-    from :mod:`rdframe.estimators`, as in ``rdframe evaluate``.
+    Every stage logs ``rate``, ``distortion`` and ``loss``, and ``elbo`` = −(D + R) when the
+    decoder scores x; for the bottleneck ``distortion`` is D_y, the label's cross-entropy
+    −E log c(y|z), and there is no ELBO. Training logs ``beta`` (the one in force at the
+    step); validation logs ``selection`` (:meth:`selection`, β-free, which the best checkpoint
+    minimises). The test stage adds the importance-weighted ``iwae_nll`` (k =
+    ``iwae_samples``) when the decoder scores x, with its bits per dimension ``iwae_bpd`` when
+    d(x|z) is discrete, and the classification ``error`` when it scores the label y (the
+    bottleneck); both come from :mod:`rdframe.estimators`, as in ``rdframe evaluate``.
 
     Every batch draws its randomness from a generator seeded by (``seed``, stage, epoch,
     batch, rank) (:mod:`rdframe.seeding`), so a resumed run repeats the uninterrupted one.
@@ -80,10 +88,19 @@ class RDSystem(pl.LightningModule):
         return self.model.terms(x, target=y if self.objective.target == "y" else x)
 
     def _log_terms(self, stage: str, terms: RDTerms, loss: Tensor) -> None:
-        values = {"rate": terms.rate, "distortion": terms.distortion, "elbo": terms.elbo}
+        values = {"rate": terms.rate, "distortion": terms.distortion}
+        if self.objective.target == "x":  # −(D_y + R) of the bottleneck is no bound on anything
+            values |= {"elbo": terms.elbo}
+        if stage == "val":
+            values |= {"selection": self.selection(terms)}
         values = {f"{stage}/{k}": v.mean() for k, v in values.items()}
         values[f"{stage}/loss"] = loss
         self.log_dict(values, batch_size=len(terms.rate), sync_dist=True, prog_bar=False)
+
+    def selection(self, terms: RDTerms) -> Tensor:
+        """What the best checkpoint minimises, whatever β is in force: −ELBO = D + R for a
+        model of x, the label's cross-entropy D_y for the bottleneck; per example, nats."""
+        return -terms.elbo if self.objective.target == "x" else terms.distortion
 
     def _loss(self, batch: tuple[Tensor, Tensor]) -> tuple[RDTerms, Tensor]:
         terms = self._terms(batch)
@@ -172,8 +189,9 @@ class RDSystem(pl.LightningModule):
 
     def _log_iwae(self, x: Tensor) -> None:
         nll = -iwae_log_likelihood(self.model, x, self.iwae_samples).mean()
-        bpd = bits_per_dim(nll, x[0].numel())
-        values = {"test/iwae_nll": nll, "test/iwae_bpd": bpd}
+        values = {"test/iwae_nll": nll}
+        if discrete_likelihood(self.model):  # a density's NLL is no code length
+            values["test/iwae_bpd"] = bits_per_dim(nll, x[0].numel())
         self.log_dict(values, batch_size=len(x), sync_dist=True)
 
     def on_fit_start(self) -> None:

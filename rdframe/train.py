@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import hydra
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -34,6 +35,10 @@ from rdframe.checkpointing import (
 from rdframe.data.base import RDDataModule
 from rdframe.data.support import check_support
 from rdframe.errors import ConfigError, RDFrameError, reportable
+from rdframe.evaluation.gallery import PICTURES, grids, save_pictures
+from rdframe.loggers import log_config, log_results, sweep_group
+from rdframe.model import RDModel
+from rdframe.pictures import RANKED, first_images, has_images, make_pictures
 from rdframe.resolvers import register_resolvers
 from rdframe.results import RESULTS_FILE, RunResult
 from rdframe.system import RDSystem, check_target
@@ -52,7 +57,17 @@ def _choice(cfg: DictConfig, group: str) -> str:
 
 
 def _logger(cfg: DictConfig) -> pl.loggers.Logger | bool:
-    return instantiate(cfg.logger) if cfg.get("logger") else False
+    return instantiate(cfg.logger, **_sweep_names(cfg.logger)) if cfg.get("logger") else False
+
+
+def _sweep_names(logger: DictConfig) -> dict[str, str]:
+    """In a sweep, a logger's ``group`` left null is the sweep folder's name (one W&B group
+    per sweep) and its ``name`` left null the job's overrides (``objective.beta=0.5``)."""
+    if not _in_sweep():
+        return {}
+    hydra_cfg = HydraConfig.get()
+    names = {"group": sweep_group(hydra_cfg.sweep.dir), "name": hydra_cfg.job.override_dirname}
+    return {k: v for k, v in names.items() if v and k in logger and logger[k] is None}
 
 
 def _callbacks(cfg: DictConfig) -> list[pl.Callback]:
@@ -133,7 +148,23 @@ def run(cfg: DictConfig) -> RunResult | None:
     result = _result(cfg, metrics, trainer, seconds, system.objective.beta(trainer.global_step))
     path = result.write(out)
     print(_summary(result, path), flush=True)
+    log_results(trainer.loggers, result, _pictures(cfg, trainer.datamodule, system.model),
+                trainer.global_step)
     return result
+
+
+def _pictures(cfg: DictConfig, data: RDDataModule, model: RDModel) -> dict[str, np.ndarray]:
+    """The run's pictures of the first test images (``pictures`` in the config) saved in
+    output_dir/pictures, and their grids for the loggers; none for a classifier decoder, or
+    with pictures.enabled=false."""
+    options = dict(cfg.get("pictures") or {})
+    if not options.pop("enabled", False) or not has_images(model):
+        return {}
+    if data.test_set is None:
+        data.setup("test")
+    arrays = make_pictures(model, first_images(data.test_set, RANKED), seed=cfg.seed, **options)
+    save_pictures(arrays, Path(cfg.output_dir) / PICTURES)
+    return grids(arrays)
 
 
 def _tested(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
@@ -150,13 +181,15 @@ def _tested(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
 
 def _trainer(cfg: DictConfig, out: Path, resume: ResumeCheckpoint) -> pl.Trainer:
     """The configured Trainer, with atomic checkpoint files and the resume checkpoint."""
-    return instantiate(
+    trainer = instantiate(
         cfg.trainer,
         logger=_logger(cfg),
         callbacks=[*_callbacks(cfg), resume],
         plugins=[AtomicCheckpointIO()],
         default_root_dir=out,
     )
+    log_config(trainer.loggers, OmegaConf.to_container(cfg, resolve=True))
+    return trainer
 
 
 def finished_run(out: Path, config: dict) -> RunResult | None:
@@ -225,12 +258,13 @@ def _result(
     return RunResult(
         rate=metrics["test/rate"],
         distortion=metrics["test/distortion"],
-        elbo=metrics["test/elbo"],
+        elbo=metrics.get("test/elbo"),  # None for the bottleneck: −(D_y + R) is no ELBO
         iwae_nll=nll,
         iwae_bpd=metrics.get("test/iwae_bpd"),
         error=metrics.get("test/error"),
         iwae_samples=cfg.iwae_samples if nll is not None else 0,
         beta=beta,
+        sigma=None if cfg.objective.get("sigma") is None else float(cfg.objective.sigma),
         objective=_choice(cfg, "objective"),
         encoder=_choice(cfg, "encoder"),
         decoder=_choice(cfg, "decoder"),
@@ -247,9 +281,10 @@ def _result(
 
 def _summary(r: RunResult, path: Path) -> str:
     nll = "n/a" if r.iwae_nll is None else f"{r.iwae_nll:.2f}"
+    elbo = "n/a" if r.elbo is None else f"{r.elbo:.2f}"
     return (
         f"rdframe: beta={r.beta:g} {r.family} on {r.dataset}: R={r.rate:.2f} D={r.distortion:.2f} "
-        f"ELBO={r.elbo:.2f} IWAE-NLL={nll} nats ({r.epochs} epochs, {r.train_seconds:.1f} s) "
+        f"ELBO={elbo} IWAE-NLL={nll} nats ({r.epochs} epochs, {r.train_seconds:.1f} s) "
         f"-> {path}"
     )
 

@@ -22,7 +22,7 @@ from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryV
 from rdframe.errors import ConfigError, one_line
 from rdframe.signatures import MISSING, check_node, shown
 
-FILLED_BY_DATA = frozenset({"data_shape", "num_classes"})
+FILLED_BY_DATA = frozenset({"data_shape", "num_classes", "data_range", "data_mean"})
 # Lightning is imported by the last groups only (data modules, trainer, logger, callbacks),
 # so that an error in the others is reported without waiting for it.
 COMPONENTS = ("encoder", "decoder", "marginal", "objective", "optimizer", "data", "trainer",
@@ -131,7 +131,7 @@ def _check_test_weights(values: dict[str, Any]) -> None:
                           f"e.g. test_weights=best")
     if choice == "best" and not lookup(values, "callbacks.checkpoint"):
         raise ConfigError("test_weights=best needs callbacks.checkpoint, which keeps the best "
-                          "weights by val/loss; keep it, or set test_weights=last")
+                          "weights by val/selection; keep it, or set test_weights=last")
 
 
 def _check_flag(key: str, value: Any) -> None:

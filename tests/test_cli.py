@@ -47,7 +47,7 @@ def test_train_writes_results_checkpoint_and_logs(tmp_path):
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
     cwd = tmp_path_factory.mktemp("sweep")
-    done = rdframe("sweep", *QUICK, "objective.beta=0.25,4", "hydra.sweep.dir=out", cwd=cwd)
+    done = rdframe("sweep", *QUICK, "objective.beta=0.25,1", "hydra.sweep.dir=out", cwd=cwd)
     assert done.returncode == 0, done.stderr
     return cwd / "out"
 
@@ -56,17 +56,22 @@ def test_sweep_trains_each_run_and_summarises(sweep):
     records = [json.loads((sweep / n / "rd.json").read_text()) for n in ("0", "1")]
     for record in records:
         _check_record(record)
-    assert [r["beta"] for r in records] == [0.25, 4.0]
+    assert [r["beta"] for r in records] == [0.25, 1.0]
     assert records[0]["rate"] > records[1]["rate"]  # a larger β buys a lower rate
     assert (sweep / "rd_plane.png").read_bytes()[:4] == b"\x89PNG"
     assert (sweep / "rd_plane.pdf").read_bytes()[:4] == b"%PDF"
-    assert len((sweep / "report.md").read_text().splitlines()) == 2 + 2
+    report = (sweep / "report.md").read_text()
+    assert len([line for line in report.splitlines() if line.startswith("| ")]) == 2 + 1
+    assert "Pareto frontier" in report and "Best ELBO" in report
+    figures = ("rd_plane_families.png", "rd_plane_same_elbo.png")
+    assert [(sweep / name).exists() for name in figures] == [True, False]  # no ELBO group
 
 
 def test_plot_and_report_read_the_sweep(sweep, tmp_path):
     done = rdframe("plot", str(sweep), "-o", str(tmp_path / "plane"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "plane.png").stat().st_size > 10_000
+    assert (tmp_path / "plane_families.png").stat().st_size > 1_000  # the runs have pictures
     done = rdframe("report", str(sweep), "--csv", str(tmp_path / "t.csv"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
@@ -78,7 +83,7 @@ def test_plot_and_report_read_the_sweep(sweep, tmp_path):
     check_cells(header, body, results)
     fig = rd_plane_figure(results)
     ((family, (offsets, betas)),) = runs_drawn(fig).items()
-    assert family == "mlp/mlp/standard_normal" and betas.tolist() == [0.25, 4.0]
+    assert family == "mlp/mlp/standard_normal" and betas.tolist() == [0.25, 1.0]
     assert offsets.tolist() == [[r.distortion, r.rate] for r in results]  # (D, R) as recorded
     plt.close(fig)
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Independent, Laplace, MixtureSameFamily, Normal
 
+from rdframe.build import build_data, build_system
 from rdframe.decoders import BernoulliMLPDecoder
 from rdframe.encoders import GaussianMLPEncoder
 from rdframe.errors import ConfigError
@@ -176,9 +177,39 @@ def test_vamp_shares_the_encoder_and_learns_its_pseudo_inputs_through_the_rate()
     assert model.sample(4).shape == (4, *SHAPE)
 
 
+@pytest.mark.parametrize("data", [
+    ["data=digits"],
+    ["data=digits", "data.binarize=false", "decoder=gaussian"],
+    ["data=synthetic", "data.source=gaussian", "decoder=gaussian"],
+])
+def test_vamp_option_starts_at_the_data_mean_and_stays_in_the_data_range(make_config, data):
+    """The default ``vamp``: pseudo-inputs start near the training data's mean and no step,
+    however large, carries them out of the training data's range (issue 9)."""
+    cfg = make_config(*data, "marginal=vamp", "marginal.num_components=20", "latent_dim=2")
+    module = build_data(cfg)
+    x = module.train_set.tensors[0].double()
+    low, high, mean = x.min().item(), x.max().item(), x.mean().item()
+    assert list(cfg.data_range) == pytest.approx([low, high])
+    assert cfg.data_mean == pytest.approx(mean)
+    model = build_system(cfg).model
+    assert (model.marginal.inputs() - mean).abs().max() < 0.06  # 0.01 noise: 6 σ
+    optimizer = torch.optim.Adam(model.parameters(), lr=high - low)  # steps of the range
+    for batch in x.split(100)[:10]:
+        optimizer.zero_grad()
+        model.terms(batch).rate.mean().backward()
+        optimizer.step()
+    u, w = model.marginal.inputs(), model.marginal.pseudo_inputs.detach()
+    assert ((w < low) | (w > high)).any()  # the steps pushed some out: the bounds are tested
+    assert low <= u.min().item() and u.max().item() <= high
+
+
 @pytest.mark.parametrize(
     ("build", "message"),
     [
+        (lambda: VampPrior(GaussianMLPEncoder(SHAPE, 2), SHAPE, init_loc=0.0, bounds=(0.0, 1.0)),
+         "a < init_loc < b"),
+        (lambda: VampPrior(GaussianMLPEncoder(SHAPE, 2), SHAPE, bounds=(0.0, 1.0),
+                           unit_interval=True), "not both"),
         (lambda: MixtureOfGaussians(2, num_components=0), "num_components >= 1"),
         (lambda: VampPrior(GaussianMLPEncoder(SHAPE, 2), SHAPE, 0), "num_components >= 1"),
         (lambda: VampPrior(GaussianMLPEncoder(SHAPE, 2), (1, 8, 8)), "differs from the encoder"),

@@ -167,7 +167,8 @@ def test_sweep_killed_in_its_second_run_resumes_every_run_once(tmp_path):
     assert (out / "0" / "rd.json").stat().st_mtime_ns == first
     runs = sorted(out.glob("*/rd.json"))
     assert [record(p.parent)["beta"] for p in runs] == [0.5, 1.0, 2.0]
-    table = (out / "report.md").read_text().splitlines()[2:]
+    table = [row for row in (out / "report.md").read_text().splitlines()
+             if row.startswith("| ")][1:]
     assert sorted(row.split("|")[1].strip() for row in table) == ["0.5", "1", "2"]
     assert (out / "rd_plane.png").stat().st_size > 0
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import math
 
 import pytest
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.loggers import WandbLogger
 
 from rdframe.build import build_data, build_system
@@ -100,3 +102,26 @@ def test_the_optimiser_minimises_the_loss_of_the_beta_in_force(make_config, tmp_
             (schedule(step) - schedule(0)) * rate, abs=1e-4)
     # the check has teeth: at the last steps β·R̄ is nats, far above float error
     assert min(schedule(step) * rate for step, _, _, rate, *_ in seen.steps[-4:]) > 0.5
+
+
+def test_the_best_checkpoint_is_the_best_validation_elbo_under_a_warm_up(tmp_path):
+    """β rises from 0 to 1 over the whole run, so val/loss = D + β·R is lowest in an early,
+    low-β epoch whose ELBO is worse; the kept "best" checkpoint must be the epoch of the best
+    validation ELBO, read back from the CSV log (issue 9)."""
+    from conftest import compose_config
+
+    from rdframe.train import run
+
+    warmup = "{_target_:rdframe.schedules.LinearWarmup,beta:1.0,steps:360}"  # 6 epochs of 60
+    run(compose_config([f"objective.beta={warmup}", "data.batch_size=20", "trainer.max_epochs=6",
+                        "optimizer.lr=3e-3", "iwae_samples=4", "trainer.enable_progress_bar=false"],
+                       tmp_path))
+    with open(tmp_path / "logs" / "metrics.csv", newline="") as stream:
+        rows = [row for row in csv.DictReader(stream) if row.get("val/elbo")]
+    assert [int(row["epoch"]) for row in rows] == list(range(6))  # one validation per epoch
+    best_elbo = int(max(rows, key=lambda row: float(row["val/elbo"]))["epoch"])
+    lowest_loss = int(min(rows, key=lambda row: float(row["val/loss"]))["epoch"])
+    assert lowest_loss != best_elbo  # a case where the two selections disagree
+    best = torch.load(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu",
+                      weights_only=False)
+    assert best["epoch"] == best_elbo

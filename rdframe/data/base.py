@@ -27,9 +27,11 @@ class RDDataModule(pl.LightningDataModule):
     ``seed`` (the run's seed, ``seed: ${seed}`` in every data config) fixes the training order
     of every epoch (:class:`~rdframe.data.sampler.EpochSampler`) and any draw made while
     training (dynamic binarisation); the split itself has its own ``split_seed``, so that runs
-    of different seeds are scored on the same test examples. The module's ``state_dict`` is
-    where its epoch stands: a run restored from a mid-epoch checkpoint continues with the
-    batches it had not seen, in the same order.
+    of different seeds are scored on the same test examples. ``train_fraction`` f < 1 trains
+    on the first f·N examples (rounded) of the N in the training split only: a fixed subset,
+    the same for every seed and epoch, an epoch being that many examples; validation and
+    test stay whole. The module's ``state_dict`` is where its epoch stands: a run restored
+    from a mid-epoch checkpoint continues with the batches it had not seen, in the same order.
     """
 
     name: str
@@ -45,6 +47,7 @@ class RDDataModule(pl.LightningDataModule):
         pin_memory: bool | None = None,
         persistent_workers: bool | None = None,
         seed: int = 0,
+        train_fraction: float = 1.0,
     ) -> None:
         super().__init__()
         if batch_size < 1 or num_workers < 0:
@@ -52,6 +55,12 @@ class RDDataModule(pl.LightningDataModule):
                 f"data.batch_size must be >= 1 and data.num_workers >= 0, "
                 f"got {batch_size} and {num_workers}"
             )
+        if not 0.0 < train_fraction <= 1.0:
+            raise ConfigError(
+                f"data.train_fraction must lie in (0, 1], got {train_fraction}; e.g. 0.1 "
+                "trains on the first tenth of the training split"
+            )
+        self.train_fraction = train_fraction
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
@@ -80,11 +89,17 @@ class RDDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset | None, train: bool, batch_size: int) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
-        sampler = EpochSampler(len(dataset), shuffle=train, seed=self.seed, even=train)
+        size = self.train_size(len(dataset)) if train else len(dataset)
+        sampler = EpochSampler(size, shuffle=train, seed=self.seed, even=train)
         if train and self._resume is not None:
             sampler.resume_at(self._resume["epoch"], self._resume["batches"] * batch_size)
             self._resume = None
         return DataLoader(dataset, batch_size, sampler=sampler, **self.loader_options)
+
+    def train_size(self, size: int) -> int:
+        """How many of the training split's ``size`` examples an epoch visits: f·size, rounded,
+        at least one."""
+        return max(1, round(self.train_fraction * size))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, True, self.batch_size)

@@ -66,16 +66,20 @@ class UniformMixture(Distribution):
 class VampPrior(Marginal):
     r"""m(z) = (1/K) Σ_k e(z|u_k): the encoder itself, at K learned pseudo-inputs u_k.
 
-    The pseudo-inputs have the data's shape and start at ``init_loc`` plus N(0,
-    ``init_std``²) noise (mid-grey for data in [0, 1]); they are learned through the rate
-    term, and the encoder is the *same* instance as the model's, so m follows the
-    aggregate posterior. Used for the rate and for generation alike. Tomczak & Welling,
-    "VAE with a VampPrior" (AISTATS 2018), eq. (9).
+    The pseudo-inputs have the data's shape and are learned through the rate term; the
+    encoder is the *same* instance as the model's, so m follows the aggregate posterior. Used
+    for the rate and for generation alike. Tomczak & Welling, "VAE with a VampPrior"
+    (AISTATS 2018), eq. (9).
 
-    ``unit_interval=True`` is the reference code's parameterisation: u_k = hardtanh(w_k) ∈
-    [0, 1], w_k a learned row (a bias-free linear map of the one-hot k), initialised as
-    above (0.05 ± 0.01 on binarised MNIST). hardtanh passes no gradient outside (0, 1), so
-    ``init_loc`` must lie inside it.
+    With ``bounds`` = (a, b), the data's range, they are parameterised as in the reference
+    code: u_k = hardtanh(w_k) ∈ [a, b] (clamped), w_k a learned row, so that no step can
+    carry them off the data's range; without (``None``) u_k = w_k, unbounded (for data that
+    is). w_k starts at ``init_loc`` plus N(0, ``init_std``²) noise: near the data's mean (the
+    reference code starts at 0.05 ± 0.01 on binarised MNIST, whose mean is 0.13). hardtanh
+    passes no gradient outside (a, b), so ``init_loc`` must lie inside it. The ``vamp``
+    option passes the training data's range and mean (``data_range``, ``data_mean``).
+    ``unit_interval=True`` is the older spelling of ``bounds=(0, 1)``, kept so that runs
+    recorded with it rebuild as they were trained.
 
     ::
 
@@ -83,13 +87,13 @@ class VampPrior(Marginal):
 
     >>> from rdframe.encoders import GaussianMLPEncoder
     >>> encoder = GaussianMLPEncoder(input_shape=(1, 8, 8), latent_dim=2, hidden=(16,))
-    >>> marginal = VampPrior(encoder, input_shape=(1, 8, 8), num_components=10)
+    >>> marginal = VampPrior(encoder, (1, 8, 8), num_components=10, bounds=(0.0, 1.0),
+    ...                      init_loc=0.13)
     >>> marginal().log_prob(torch.zeros(4, 2)).shape
     torch.Size([4])
-    >>> bounded = VampPrior(encoder, (1, 8, 8), num_components=10, unit_interval=True)
     >>> with torch.no_grad():
-    ...     _ = bounded.pseudo_inputs.mul_(10.0)
-    >>> u = bounded.inputs()
+    ...     _ = marginal.pseudo_inputs.mul_(10.0)  # w_k far outside [0, 1] ...
+    >>> u = marginal.inputs()  # ... u_k inside it
     >>> bool(u.min() >= 0.0), bool(u.max() <= 1.0)
     (True, True)
     """
@@ -101,34 +105,48 @@ class VampPrior(Marginal):
         num_components: int = 500,
         init_loc: float = 0.5,
         init_std: float = 0.01,
+        bounds: Sequence[float] | None = None,
         unit_interval: bool = False,
     ) -> None:
         super().__init__()
         if num_components < 1:
             raise ConfigError(f"VampPrior needs num_components >= 1, got {num_components}")
-        if unit_interval and not 0.0 < init_loc < 1.0:
-            raise ConfigError(
-                f"VampPrior with unit_interval needs 0 < init_loc < 1, got {init_loc}: "
-                "hardtanh passes no gradient to pseudo-inputs outside (0, 1)"
-            )
-        encoder_shape = getattr(encoder, "input_shape", None)
-        if encoder_shape is not None and tuple(encoder_shape) != tuple(input_shape):
-            raise ConfigError(
-                f"VampPrior input_shape {tuple(input_shape)} differs from the encoder's "
-                f"{tuple(encoder_shape)}: pass the data shape to both"
-            )
+        if unit_interval and bounds is not None:
+            raise ConfigError("VampPrior takes bounds or unit_interval=true, not both")
+        self.bounds = _checked_bounds((0.0, 1.0) if unit_interval else bounds, init_loc)
+        _check_shape(encoder, input_shape)
         self.encoder = encoder
         self.latent_dim = encoder.latent_dim
-        self.unit_interval = unit_interval
         self.pseudo_inputs = nn.Parameter(
             init_loc + init_std * torch.randn(num_components, *input_shape)
         )
 
     def inputs(self) -> Tensor:
-        """The K pseudo-inputs u_k: (K, *input_shape), in [0, 1] under ``unit_interval``."""
-        if self.unit_interval:
-            return nn.functional.hardtanh(self.pseudo_inputs, 0.0, 1.0)
-        return self.pseudo_inputs
+        """The K pseudo-inputs u_k: (K, *input_shape), inside ``bounds`` when there are any."""
+        if self.bounds is None:
+            return self.pseudo_inputs
+        return nn.functional.hardtanh(self.pseudo_inputs, *self.bounds)
 
     def forward(self) -> Distribution:
         return UniformMixture(self.encoder(self.inputs()))  # components: batch (K,)
+
+
+def _checked_bounds(bounds: Sequence[float] | None, init_loc: float) -> tuple[float, float] | None:
+    """``bounds`` as (a, b) with a < init_loc < b, else a ConfigError; None stays None."""
+    if bounds is None:
+        return None
+    if len(bounds) != 2 or not bounds[0] < init_loc < bounds[1]:
+        raise ConfigError(
+            f"VampPrior needs bounds [a, b] with a < init_loc < b, got bounds={list(bounds)}, "
+            f"init_loc={init_loc}: hardtanh passes no gradient to pseudo-inputs outside (a, b)"
+        )
+    return float(bounds[0]), float(bounds[1])
+
+
+def _check_shape(encoder: Encoder, input_shape: Sequence[int]) -> None:
+    encoder_shape = getattr(encoder, "input_shape", None)
+    if encoder_shape is not None and tuple(encoder_shape) != tuple(input_shape):
+        raise ConfigError(
+            f"VampPrior input_shape {tuple(input_shape)} differs from the encoder's "
+            f"{tuple(encoder_shape)}: pass the data shape to both"
+        )

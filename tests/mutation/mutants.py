@@ -30,6 +30,8 @@ GOLDEN_EXACT = T + "test_golden.py::test_a_seeded_run_reports_the_exact_values_o
 DDP = T + "test_cli.py::test_ddp_on_two_cpu_processes_writes_one_result"
 DDP_IB = T + "test_cli.py::test_ddp_bottleneck_error_is_the_mean_over_both_ranks"
 BETA_IN_FORCE = T + "test_system.py::test_the_optimiser_minimises_the_loss_of_the_beta_in_force"
+IB_RUN = T + "test_ib.py::test_a_bottleneck_run_reports_its_cross_entropy_and_no_elbo"
+BPD = T + "test_evaluate.py::test_bits_per_dimension_only_for_a_discrete_likelihood"
 
 MODEL = (T + "test_model.py", T + "test_linear_gaussian.py", T + "test_estimators.py",
          GOLDEN_EXACT, T + "test_evaluate.py")
@@ -46,6 +48,7 @@ MODEL_PY, OBJECTIVES_PY = "rdframe/model.py", "rdframe/objectives.py"
 ESTIMATORS_PY, SYSTEM_PY = "rdframe/estimators.py", "rdframe/system.py"
 EVALUATE_PY, RESULTS_PY = "rdframe/evaluate.py", "rdframe/results.py"
 REPORT_PY, PLOT_PY = "rdframe/evaluation/report.py", "rdframe/evaluation/plot.py"
+SELECT_PY = "rdframe/evaluation/select.py"
 
 MUTANTS = [
     # --- the bugs that passed the whole suite before issue 13 --------------------------------
@@ -56,12 +59,13 @@ MUTANTS = [
            SYSTEM_PY, "batch_size=len(terms.rate), sync_dist=True",
            "batch_size=len(terms.rate), sync_dist=False", (DDP,), planted="survived"),
     Mutant("plot: axes swapped (R on x, D on y)", PLOT_PY,
-           "ax.scatter(d[idx], rates[idx],", "ax.scatter(rates[idx], d[idx],", VIEWS,
+           "_scatter_families(ax, results, d, rates,", "_scatter_families(ax, results, rates, d,",
+           VIEWS,
            planted="survived"),
     Mutant("report: the R and D columns swapped", REPORT_PY,
-           "[[_cell(c, getattr(r, c)) for c in COLUMNS]",
-           '[[_cell(c, getattr(r, {"rate": "distortion", "distortion": "rate"}.get(c, c))) '
-           "for c in COLUMNS]", VIEWS, planted="survived"),
+           "[[_cell(c, _value(r, c, front)) for c in cols]",
+           '[[_cell(c, _value(r, {"rate": "distortion", "distortion": "rate"}.get(c, c), front)) '
+           "for c in cols]", VIEWS, planted="survived"),
     Mutant("estimators: the rate doubled in rd_terms (what `rdframe evaluate` reports)",
            ESTIMATORS_PY, "rate = torch.cat([p.rate for p in parts])",
            "rate = 2 * torch.cat([p.rate for p in parts])", EVALUATE, planted="survived"),
@@ -154,15 +158,18 @@ MUTANTS = [
     Mutant("estimators: aggregate-posterior MI divided by the number of chunks", ESTIMATORS_PY,
            "return total / len(x)", "return total / len(posteriors)", ESTIMATORS),
     Mutant("estimators: activity measured across units, not examples", ESTIMATORS_PY,
-           "variance = means.var(dim=0, correction=0)",
-           "variance = means.var(dim=1, correction=0)", ESTIMATORS),
+           "variance = column_covariance(first, second)",
+           "variance = column_covariance(first.T, second.T)", ESTIMATORS),
+    Mutant("estimators: activity from one Monte-Carlo mean (its noise counted as activity)",
+           ESTIMATORS_PY, "return z[: samples // 2].mean(0), z[samples // 2 :].mean(0)",
+           "return z.mean(0), z.mean(0)", ESTIMATORS),
     Mutant("estimators: active when variance ≥ threshold (not >)", ESTIMATORS_PY,
            "int((variance > threshold).sum())", "int((variance >= threshold).sum())",
            ESTIMATORS,
            note="Equivalent: a unit's variance equals 0.01 exactly with probability zero."),
     Mutant("estimators: posterior mean by Monte Carlo even when exact", ESTIMATORS_PY,
-           "        return posterior.mean\n",
-           "        return rsample_and_log_prob(posterior, torch.Size([samples]))[0].mean(0)\n",
+           "        return posterior.mean, posterior.mean\n",
+           "        raise NotImplementedError\n",
            ESTIMATORS),
     Mutant("estimators: KL per dimension summed over examples", ESTIMATORS_PY,
            "return torch.cat(parts).mean(0)", "return torch.cat(parts).sum(0)", ESTIMATORS),
@@ -203,6 +210,11 @@ MUTANTS = [
     Mutant("system: the logged loss is the distortion alone", SYSTEM_PY,
            'values[f"{stage}/loss"] = loss', 'values[f"{stage}/loss"] = terms.distortion.mean()',
            SYSTEM),
+    Mutant("system: the bottleneck's best checkpoint chosen by D_y + R, not D_y", SYSTEM_PY,
+           'return -terms.elbo if self.objective.target == "x" else terms.distortion',
+           "return -terms.elbo", (IB_RUN, *SYSTEM)),
+    Mutant("system: bits per dimension of a Gaussian density", SYSTEM_PY,
+           "if discrete_likelihood(self.model):", "if True:", (BPD,)),
     # --- evaluate.py -------------------------------------------------------------------------
     Mutant("evaluate: ELBO = −(R − D)", EVALUATE_PY, '"elbo": -(rate + distortion)',
            '"elbo": -(rate - distortion)', EVALUATE),
@@ -215,6 +227,11 @@ MUTANTS = [
            "else entropy - rate", EVALUATE),
     Mutant("evaluate: I(Z;Y) lower bound H(Y) − R", EVALUATE_PY, '"izy_lower": h_y - distortion',
            '"izy_lower": h_y - rate', EVALUATE),
+    Mutant("evaluate: an ELBO for the bottleneck, −(D_y + R)", EVALUATE_PY,
+           '{"elbo": None} | _bottleneck_metrics', '{"elbo": -(rate + distortion)} | '
+           "_bottleneck_metrics", EVALUATE),
+    Mutant("evaluate: bits per dimension of a Gaussian density", EVALUATE_PY,
+           "x[0].numel()) if discrete else None", "x[0].numel())", (BPD,)),
     Mutant("evaluate: --samples ignored", EVALUATE_PY, "samples or cfg.iwae_samples",
            "cfg.iwae_samples", EVALUATE),
     Mutant("evaluate: the checkpoint's weights not loaded", EVALUATE_PY,
@@ -262,27 +279,26 @@ MUTANTS = [
     Mutant("report: β in fixed point (1e-4 prints as 0.000)", REPORT_PY,
            'return f"{value:g}"', 'return f"{value:.3f}"', VIEWS),
     Mutant("report: rows in file order, not by data set, family and β", REPORT_PY,
-           "ordered = sorted(results, key=lambda r: (r.dataset, r.family, r.beta))",
-           "ordered = list(results)", VIEWS),
-    Mutant("report: CSV without its header", REPORT_PY, "writer.writerow(COLUMNS)",
+           "ordered = sorted(results, key=_order)", "ordered = list(results)", VIEWS),
+    Mutant("report: CSV without its header", REPORT_PY, "writer.writerow(columns(results))",
            "writer.writerow([])", VIEWS),
     Mutant("report: a missing value printed as 0", REPORT_PY, 'return "—"', 'return "0"', VIEWS),
     # --- evaluation/plot.py ------------------------------------------------------------------
-    Mutant("plot: colour by rate instead of β", PLOT_PY, "c=betas[idx]", "c=rates[idx]", VIEWS),
+    Mutant("plot: colour by rate instead of β", PLOT_PY, "c=betas[idx]", "c=y[idx]", VIEWS),
     Mutant("plot: β colour scale linear where it should be logarithmic", PLOT_PY,
            "return LogNorm(positive.min(), positive.max())",
            "return Normalize(positive.min(), positive.max())", VIEWS),
-    Mutant("plot: frontier keeps points of equal rate", PLOT_PY, "if r < best_rate:",
+    Mutant("plot: frontier keeps points of equal rate", SELECT_PY, "if r < best_rate:",
            "if r <= best_rate:", VIEWS),
-    Mutant("plot: frontier sorted by rate instead of distortion", PLOT_PY,
-           "np.lexsort((points[:, 1], points[:, 0]))", "np.lexsort((points[:, 0], points[:, 1]))",
-           VIEWS),
-    Mutant("plot: iso-ELBO lines drawn as R = D", PLOT_PY, "ax.plot([0, c], [c, 0],",
-           "ax.plot([0, c], [0, c],", VIEWS),
-    Mutant("plot: bound drawn as R = D", PLOT_PY, "ax.plot([0, entropy], [entropy, 0],",
-           "ax.plot([0, entropy], [0, entropy],", VIEWS),
+    Mutant("plot: frontier sorted by rate instead of distortion", SELECT_PY,
+           "key=lambda p: (p[0], p[1])", "key=lambda p: (p[1], p[0])", VIEWS),
+    Mutant("plot: iso-ELBO lines drawn as R = D", PLOT_PY, "ax.plot([d_low, c], [c - d_low, 0],",
+           "ax.plot([d_low, c], [0, c - d_low],", VIEWS),
+    Mutant("plot: bound drawn as R = D", PLOT_PY,
+           "ax.plot([d_low, entropy], [entropy - d_low, 0],",
+           "ax.plot([d_low, entropy], [0, entropy - d_low],", VIEWS),
     Mutant("plot: the data's entropy ignored", PLOT_PY,
-           "entropy = entropies.pop() if len(entropies) == 1 else None", "entropy = None",
+           "entropy = _one([r.entropy for r in results])", "entropy = None",
            VIEWS),
     Mutant("plot: axis labels swapped", PLOT_PY,
            'xlabel="distortion D (nats)", ylabel="rate R (nats)"',
