@@ -91,10 +91,10 @@ def test_budget_cpu_shrinks_the_run_and_full_leaves_it():
     full = composed("experiment=broken_elbo")
     cpu = composed("experiment=broken_elbo", "budget=cpu")
     assert (full.trainer.max_epochs, full.data.train_fraction, full.iwae_samples) == (100, 1, 1000)
-    assert (cpu.trainer.max_epochs, cpu.data.train_fraction, cpu.iwae_samples) == (3, 0.02, 10)
+    assert (cpu.trainer.max_epochs, cpu.data.train_fraction, cpu.iwae_samples) == (5, 0.1, 10)
     assert (cpu.trainer.limit_val_batches, cpu.trainer.limit_test_batches) == (2, 5)
-    assert cpu.pictures.enabled is False
-    assert OmegaConf.to_container(cpu.scheduler, resolve=True)["scheduler"]["total"] == 3
+    assert cpu.pictures.enabled and (cpu.pictures.reconstructions, cpu.pictures.samples) == (1, 8)
+    assert OmegaConf.to_container(cpu.scheduler, resolve=True)["scheduler"]["total"] == 5
     override = composed("experiment=broken_elbo", "budget=cpu", "trainer.max_epochs=7")
     assert override.trainer.max_epochs == 7  # the command line has the last word
 

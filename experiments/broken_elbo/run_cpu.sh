@@ -5,9 +5,7 @@
 set -euo pipefail
 out=${1:-runs/broken_elbo_cpu}
 export OMP_NUM_THREADS=1
-common=(experiment=broken_elbo budget=cpu pictures.enabled=true pictures.reconstructions=1
-        pictures.samples=8 pictures.traversal_units=2 pictures.traversal_steps=5
-        hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2})
+common=(experiment=broken_elbo budget=cpu hydra/launcher=joblib hydra.launcher.n_jobs=${JOBS:-2})
 # all 12 families at β = 1
 rdframe sweep "${common[@]}" encoder=conv,iaf decoder=conv,pixelcnn \
     marginal=standard_normal,vamp,maf objective.beta=1.0 hydra.sweep.dir="$out/families"
