@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import time
 
 import pytest
 import pytorch_lightning as pl
@@ -61,8 +62,12 @@ def test_offline_wandb_logger_records_the_run(make_config, tmp_path):
     trainer.fit(system, datamodule=data)
     logger.experiment.finish()
     (record,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    keys = [key.encode() for key in ("train/rate", "val/distortion", "beta")]
+    deadline = time.monotonic() + 60  # W&B's service writes the log after finish() returns
+    while not all(key in record.read_bytes() for key in keys) and time.monotonic() < deadline:
+        time.sleep(0.5)
     content = record.read_bytes()  # protobuf records: metric names are stored verbatim
-    assert all(key.encode() in content for key in ("train/rate", "val/distortion", "beta"))
+    assert all(key in content for key in keys)
 
 
 class LossSeen(pl.Callback):
