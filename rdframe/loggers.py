@@ -183,6 +183,10 @@ def finish(logger: WandbLogger) -> None:
         return
     folder, offline = Path(run.dir).parent.resolve(), run.offline
     run.finish()
+    import wandb
+
+    wandb.teardown()  # waits for W&B's service to write the run: exit hooks may not, in a
+    # launcher's worker process or at a sweep's end
     if offline and not isinstance(logger, OfflineWandbLogger):  # that one has said so already
         print(f"rdframe: W&B logged offline to {folder}; upload it with `wandb sync {folder}`",
               file=sys.stderr, flush=True)
