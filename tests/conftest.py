@@ -34,8 +34,10 @@ def rdframe(
     *args: str, cwd: Path, env: dict[str, str | None] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess:
     """``rdframe ARGS…`` run in ``cwd`` as a user runs it, W&B offline unless ``env`` says
-    otherwise (an entry of None removes that variable)."""
-    environment = {**os.environ, "WANDB_MODE": "offline", **(env or {})}
+    otherwise (an entry of None removes that variable). W&B's pointer to this test process's
+    own W&B service (WANDB_SERVICE, set once a test here has logged to W&B) is not passed on:
+    a user's shell has none, and a command using a service torn down here would lose its runs."""
+    environment = {**os.environ, "WANDB_MODE": "offline", "WANDB_SERVICE": None, **(env or {})}
     environment = {k: v for k, v in environment.items() if v is not None}
     return subprocess.run([*rdframe_command(), *args], cwd=cwd, env=environment,
                           capture_output=True, text=True, timeout=timeout)
