@@ -3,7 +3,7 @@ killed run loses little, on the preemption signals, and checked before a run tru
 
 ::
 
-    every N steps, each epoch end, SIGTERM/SIGUSR1 ──► checkpoints/last.ckpt (temp file + rename)
+    every N steps, each epoch end, SIGTERM/USR1/USR2 ──► checkpoints/last.ckpt (temp file + rename)
     relaunch ──► read_checkpoint: readable? a training checkpoint? same config? same model?
              ──► trainer.fit(ckpt_path=…): weights, optimiser, scheduler, loops, data position
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ LENGTH_KEYS = ("trainer.max_epochs", "trainer.max_steps")
 # recorded lacks them; a change of data shows in data.* all the same).
 DERIVED_KEYS = ("data_shape", "num_classes", "data_range", "data_mean")
 RESUMABLE_CHANGES = LAUNCH_KEYS + LENGTH_KEYS + DERIVED_KEYS
+# Besides SIGTERM: what SLURM sends before a time limit or preemption (``--signal``), USR2
+# under submitit (SUBMITIT_PREEMPT_SIGNAL), USR1 in Lightning's SLURM convention.
+PREEMPTION_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -51,23 +55,45 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class Preempted(Exception):
-    """Training stopped on a signal after saving its checkpoint; the same command resumes."""
+    """Training stopped on a signal after saving its checkpoint; the same command resumes.
 
-    def __init__(self, signum: int, step: int, path: Path) -> None:
+    ``then`` is the handler that had the signal before this run took it (submitit's, which
+    requeues the job): :meth:`hand_on` calls it, once the checkpoint is on disk."""
+
+    def __init__(self, signum: int, step: int, path: Path, then: Any = None) -> None:
+        self.signum, self.then = signum, then
         self.exit_code = 128 + signum
         super().__init__(
             f"{signal.Signals(signum).name} at step {step}: saved {path}; run the same command "
             f"again (or resume={path.parent.parent}) to continue from there"
         )
 
+    def hand_on(self) -> None:
+        """Give the signal to the handler it was taken from, if any: under submitit that
+        requeues the job (and exits); a requeued run resumes from the checkpoint just saved."""
+        if callable(self.then):
+            self.then(self.signum, None)
+        elif slurm_requeues(self.signum):
+            subprocess.run(["scontrol", "requeue", os.environ["SLURM_JOB_ID"]], check=False)
+
+
+def slurm_requeues(signum: int) -> bool:
+    """Whether this process requeues its SLURM job on ``signum``: the first task of a batch
+    job (not an interactive one), on a preemption signal that no one else handled (submitit
+    handles its own); as Lightning's SLURM environment does, whose requeue rdframe replaces."""
+    return (signum in PREEMPTION_SIGNALS and os.environ.get("SLURM_PROCID", "0") == "0"
+            and os.environ.get("SLURM_JOB_NAME") not in (None, "bash", "interactive")
+            and "SLURM_JOB_ID" in os.environ)
+
 
 class ResumeCheckpoint(pl.Callback):
     """Keeps ``dirpath/last.ckpt``, the whole training state, up to date: every
     ``every_n_steps`` optimiser steps, at the end of every epoch, and at the first batch end
-    after SIGTERM or SIGUSR1 (then training stops with :class:`Preempted`). A preempted or
-    killed run thus loses at most ``every_n_steps`` steps. ``config`` (the run's resolved
-    config) is stored in the checkpoint, so that a relaunch can check that it continues the
-    same run. :meth:`train_seconds` counts the training time of every launch of the run.
+    after SIGTERM, SIGUSR1 or SIGUSR2 (then training stops with :class:`Preempted`). A
+    preempted or killed run thus loses at most ``every_n_steps`` steps. ``config`` (the run's
+    resolved config) is stored in the checkpoint, so that a relaunch can check that it
+    continues the same run. :meth:`train_seconds` counts the training time of every launch
+    of the run.
     """
 
     def __init__(self, dirpath: Path, every_n_steps: int, config: dict[str, Any]) -> None:
@@ -76,7 +102,7 @@ class ResumeCheckpoint(pl.Callback):
         self.config = config
         self._signal: int | None = None
         self._saved_step = -1
-        self._previous_handler: Any = None
+        self._previous: dict[int, Any] = {}  # signal → the handler it had before the fit
         self._seconds_before = 0.0  # training time of earlier launches, from the checkpoint
         self._start = time.perf_counter()
 
@@ -90,16 +116,25 @@ class ResumeCheckpoint(pl.Callback):
         self._seconds_before = state.get("train_seconds", 0.0)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Catch SIGUSR1 unless someone (Lightning under SLURM) already does; Lightning itself
-        records SIGTERM in ``trainer.received_sigterm``."""
+        """Take the preemption signals SIGUSR1 and SIGUSR2 (SLURM's ``--signal``, submitit's
+        USR2), keeping their handlers to hand them on after saving; Lightning itself records
+        SIGTERM in ``trainer.received_sigterm``."""
         self._start = time.perf_counter()
-        if signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
-            self._previous_handler = signal.signal(signal.SIGUSR1, self._on_signal)
+        for signum in PREEMPTION_SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._on_signal)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGUSR1, self._previous_handler)
-            self._previous_handler = None
+        self._restore_handlers()
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self._restore_handlers()
+
+    def _restore_handlers(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._signal = signum
@@ -110,7 +145,9 @@ class ResumeCheckpoint(pl.Callback):
         signum = signal.SIGTERM if trainer.received_sigterm else self._signal
         if signum is not None:
             self.save(trainer)
-            raise Preempted(signum, trainer.global_step, self.path)
+            then = self._previous.get(signum)
+            raise Preempted(signum, trainer.global_step, self.path,
+                            then if then not in (signal.SIG_DFL, signal.SIG_IGN) else None)
         if trainer.global_step % self.every_n_steps == 0:
             self.save(trainer)
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -14,7 +17,8 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from lightning_fabric.plugins.environments import SLURMEnvironment
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from pytorch_lightning.utilities import rank_zero_only
 from torch import Tensor
 from torch.utils.data import DataLoader
@@ -134,11 +138,25 @@ def run(cfg: DictConfig) -> RunResult | None:
     checkpoint = resume_checkpoint(out, config, system)
     _check_data(cfg, data, system)
     resume = ResumeCheckpoint(out / "checkpoints", cfg.checkpoint_every, config)
-    trainer = _trainer(cfg, out, resume)
+    with _own_process_group():
+        trainer = _trainer(cfg, out, resume)
+        return _fit_and_test(cfg, trainer, system, data, checkpoint, resume)
+
+
+def _fit_and_test(
+    cfg: DictConfig,
+    trainer: pl.Trainer,
+    system: RDSystem,
+    data: RDDataModule,
+    checkpoint: Path | None,
+    resume: ResumeCheckpoint,
+) -> RunResult | None:
+    out = Path(cfg.output_dir)
     try:
         trainer.fit(system, datamodule=data, ckpt_path=checkpoint, weights_only=False)
     except Preempted as stop:
         print(f"rdframe: stopped by {stop}", file=sys.stderr, flush=True)
+        stop.hand_on()  # under submitit: requeue this job, to resume from the checkpoint
         raise SystemExit(stop.exit_code) from None
     seconds = resume.train_seconds()
     metrics = trainer.test(system, datamodule=data, verbose=False,
@@ -181,15 +199,58 @@ def _tested(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
 
 def _trainer(cfg: DictConfig, out: Path, resume: ResumeCheckpoint) -> pl.Trainer:
     """The configured Trainer, with atomic checkpoint files and the resume checkpoint."""
+    _ddp_ranks_run_this_job()
     trainer = instantiate(
         cfg.trainer,
         logger=_logger(cfg),
         callbacks=[*_callbacks(cfg), resume],
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *_cluster()],
         default_root_dir=out,
     )
     log_config(trainer.loggers, OmegaConf.to_container(cfg, resolve=True))
     return trainer
+
+
+# What Lightning's DDP launcher sets in the environment of its first rank: MASTER_PORT, and
+# LOCAL_RANK, which tells the next Trainer that its processes were started for it already.
+LAUNCHER_ENVIRONMENT = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
+@contextmanager
+def _own_process_group() -> Iterator[None]:
+    """A run with its own DDP process group, ended with it (its further ranks exit with the
+    run), and the environment as before, so that the next job of a sweep in this process
+    launches its own ranks instead of reusing a group whose peers are gone."""
+    before = {name: os.environ.get(name) for name in LAUNCHER_ENVIRONMENT}
+    try:
+        yield
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _ddp_ranks_run_this_job() -> None:
+    """In a job of a sweep, make the command that Lightning's DDP launcher gives its further
+    ranks (``sys.argv`` and ``hydra.run.dir``, see ``_hydra_subprocess_cmd``) this one job as a
+    single run in this job's folder, not the whole sweep again: else every rank would launch
+    every job, and write the sweep's summary, once more."""
+    if not _in_sweep():
+        return
+    hydra_cfg = HydraConfig.get()
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+
+
+def _cluster() -> list[SLURMEnvironment]:
+    """Under SLURM, Lightning's SLURM environment without its own requeue on SIGUSR1: the
+    resume checkpoint takes the preemption signals, saves, and requeues (or lets submitit)."""
+    return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
 
 
 def finished_run(out: Path, config: dict) -> RunResult | None:
@@ -220,7 +281,7 @@ def resume_checkpoint(out: Path, config: dict, system: RDSystem) -> Path | None:
     fitting the model; None for a fresh run."""
     path = out / "checkpoints" / LAST
     if not path.is_file():
-        if config.get("resume") and not _in_sweep():
+        if config.get("resume") and not (_in_sweep() or _further_rank()):
             raise ConfigError(
                 f"resume={config['resume']}: no checkpoint at {path} to resume from; give the "
                 f"folder of a run that `rdframe train` started, or drop resume= for a new run"
@@ -237,6 +298,12 @@ def resume_checkpoint(out: Path, config: dict, system: RDSystem) -> Path | None:
 def say(message: str) -> None:
     """One line on the console, from the first process of a DDP run only."""
     print(f"rdframe: {message}", flush=True)
+
+
+def _further_rank() -> bool:
+    """Whether this process is a further rank that Lightning's DDP launcher started for a run
+    (or a job of a sweep) whose first rank has checked the config already."""
+    return os.environ.get("LOCAL_RANK", "0") != "0"
 
 
 def _in_sweep() -> bool:

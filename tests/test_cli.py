@@ -177,6 +177,21 @@ def monte_carlo_terms(model, x: torch.Tensor, k: int, repeats: int = 50) -> dict
         }
 
 
+def test_ddp_sweep_launches_each_job_once(tmp_path):
+    """A sweep under trainer=ddp_cpu: each job starts its further rank for itself alone, so
+    the sweep is launched once, each of its 2 runs trained once on 2 ranks (half of each
+    epoch's 12 batches each), and its summary written once."""
+    done = rdframe("sweep", *QUICK, "trainer=ddp_cpu", "objective.beta=0.5,2",
+                   "hydra.sweep.dir=out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    output = done.stdout + done.stderr
+    assert output.count("Launching 2 jobs") == 1
+    assert output.count("rdframe: beta=") == 2 and output.count("rdframe: wrote") == 1
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "out").rglob("rd.json"))]
+    assert [(r["beta"], r["steps"]) for r in records] == [(0.5, 2 * 6), (2.0, 2 * 6)]
+    assert (tmp_path / "out" / "report.md").is_file()
+
+
 @pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
 def test_sweep_through_a_launcher_plugin(tmp_path, launcher):
     done = rdframe("sweep", *QUICK, f"hydra/launcher={launcher}", "objective.beta=0.5,2",

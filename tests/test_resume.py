@@ -252,3 +252,17 @@ def test_resume_of_a_folder_without_a_run_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     line = refused("train", *ARGS, f"resume={tmp_path / 'empty'}", cwd=tmp_path)
     assert "no checkpoint at" in line and "resume=" in line
+
+
+def test_preempted_submitit_job_is_requeued_and_resumes_exactly(tmp_path, uninterrupted):
+    """Under submitit (here its local executor, the code path of SLURM's), the preemption
+    signal SIGUSR2 at step 30: the run saves its checkpoint, hands the signal to submitit,
+    which requeues the job; the requeued job resumes and ends as the uninterrupted run."""
+    done = finish("sweep", *ARGS, *signal_at(30, "SIGUSR2"), "checkpoint_every=1000",
+                  "hydra/launcher=submitit_local", "hydra.sweep.dir=out", cwd=tmp_path)
+    logs = "".join(p.read_text() for p in (tmp_path / "out" / ".submitit").rglob("*_log.*"))
+    assert "rdframe: stopped by SIGUSR2 at step 30: saved" in logs, done.stdout
+    assert "Requeued job" in logs
+    assert "(step 30)" in logs  # "resuming from …/last.ckpt (step 30)"
+    resumed, expected = record(tmp_path / "out" / "0"), record(uninterrupted)
+    assert {k: resumed[k] for k in METRICS} == {k: expected[k] for k in METRICS}

@@ -12,6 +12,9 @@ rdframe sweep "${common[@]}" encoder=conv,iaf decoder=conv,pixelcnn \
 # β sweeps of the weakest family "−−−" and the richest "+++"
 rdframe sweep "${common[@]}" encoder=conv decoder=conv marginal=standard_normal \
     objective.beta=0.1,0.3,3.0,10.0 hydra.sweep.dir="$out/beta_weakest"
+# the target-rate remedy on "−+−", the PixelCNN that drifts to low rate at β = 1
+rdframe sweep experiment=target_rate "${common[@]:1}" marginal=standard_normal \
+    objective.sigma=10.0,30.0 hydra.sweep.dir="$out/target_rate"
 rdframe sweep "${common[@]}" encoder=iaf decoder=pixelcnn marginal=maf \
     objective.beta=0.1,0.3,3.0,10.0 hydra.sweep.dir="$out/beta_richest"
 rdframe report "$out" --min-rate 5 --csv "$out/report.csv" > "$out/report.md"
