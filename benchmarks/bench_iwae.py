@@ -10,7 +10,8 @@ same size joins them when pythae imports. Prints a table and writes
 
 The naive loop is what most VAE code does: one example at a time, its k samples in batches of
 ``--sample-chunk``. The chunked estimator pushes (samples × examples) ≤ ``--rows`` pairs
-through each pass, so memory is bounded whatever k and N; seconds for the full 10,000-image
+through each pass (default: as many as fit its memory budget, ``rdframe.memory``), so memory
+is bounded whatever k and N; seconds for the full 10,000-image
 test set at k = 5000 are extrapolated from the measured rate (examples per second). The
 weights are untrained: the numbers are timings, not likelihoods worth quoting.
 """
@@ -30,8 +31,9 @@ from torch import Tensor
 
 from rdframe.decoders import BernoulliMLPDecoder
 from rdframe.encoders import GaussianMLPEncoder
-from rdframe.estimators import ROWS, iwae_log_likelihood
+from rdframe.estimators import iwae_log_likelihood
 from rdframe.marginals import StandardNormal
+from rdframe.memory import iwae_rows
 from rdframe.model import RDModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -94,14 +96,16 @@ def measure(x: Tensor, samples: int, args: argparse.Namespace, device: torch.dev
     torch.manual_seed(0)
     model = rdframe_model(tuple(x.shape[1:]), args.latent, args.hidden).to(device).eval()
     chunk = min(args.sample_chunk, samples)
+    rows = args.rows or iwae_rows(model, x)
     runs = {
-        "rdframe_chunked": lambda: iwae_log_likelihood(model, x, samples, chunk, args.rows),
+        "rdframe_chunked": lambda: iwae_log_likelihood(model, x, samples, rows),
         "naive_per_example": lambda: naive_loop(model, x, samples, chunk),
     }
     fn, note = pythae_nll(x, samples, chunk, args.latent, args.hidden, device)
     if fn is not None and samples % chunk == 0:  # pythae rounds k down to a multiple of chunk
         runs["pythae_get_nll"] = fn
-    record = {"samples": samples, "examples": len(x), "sample_chunk": chunk, "pythae": note}
+    record = {"samples": samples, "examples": len(x), "sample_chunk": chunk, "rows": rows,
+              "pythae": note}
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.repeats):  # interleaved, best of several: robust to a busy machine
         for name, run in runs.items():
@@ -137,7 +141,8 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=200)
     parser.add_argument("--samples", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--sample-chunk", type=int, default=100)
-    parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--rows", type=int, default=None,
+                        help="rows per pass (default: from the memory budget)")
     parser.add_argument("--latent", type=int, default=32)
     parser.add_argument("--hidden", type=int, default=512)  # pythae's default MLP width
     parser.add_argument("--threads", type=int, default=1)
@@ -152,7 +157,7 @@ def main() -> None:
     print_table(records)
     out = {"dataset": dataset, "device": str(device), "threads": args.threads,
            "repeats": args.repeats, "timing": "best of the repeats, methods interleaved",
-           "rows_per_pass": args.rows, "torch": torch.__version__,
+           "torch": torch.__version__,
            "machine": platform.processor() or platform.machine(), "results": records}
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"iwae_{device.type}.json"

@@ -99,4 +99,10 @@ def build_system(cfg: DictConfig) -> RDSystem:
         seed=cfg.seed,
         skip_nonfinite=cfg.get("skip_nonfinite", False),
         lr_scheduler=lr_scheduler,
+        iwae_memory=gigabytes(cfg.get("iwae_memory_gb")),
     )
+
+
+def gigabytes(value: float | None) -> int | None:
+    """A size in GB (2**30 bytes) from the config, in bytes; None stays None."""
+    return None if value is None else int(value * 2**30)

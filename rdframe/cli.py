@@ -7,7 +7,8 @@
     rdframe report RUN_OR_SWEEP … [--csv report.csv] [--min-rate R] [--elbo-tolerance T]
                    [--min-rate-gap G]   the table of runs, then the Pareto frontier, the best
                    ELBO, the lowest D at a rate ≥ R, the runs of one ELBO but different rates
-    rdframe evaluate RUN_DIR [--samples K] [--split test]   checkpoint → metrics in rd.json
+    rdframe evaluate RUN_DIR [--samples K] [--split test] [--device cuda] [--memory-gb G]
+                   [--processes N]      checkpoint → metrics in rd.json
 
 A usage error (a bad option, key, value, file or folder) stops the command before any work
 with one line, "rdframe: error: …", and exit status 2; HYDRA_FULL_ERROR=1 adds the stack trace.
@@ -165,9 +166,20 @@ def _evaluate(argv: list[str]) -> None:
                         help="the checkpoint: last, or best on validation")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs of the IWAE estimator, reported as mean and sd")
+    parser.add_argument("--device", default=None,
+                        help="cpu, cuda or cuda:N (default: cuda when present, else cpu)")
+    parser.add_argument("--memory-gb", type=float, default=None,
+                        help="memory one IWAE pass may take (default: half the GPU's free "
+                        "memory, 1 GB on a CPU); the numbers do not depend on it")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="spread the IWAE bound over this many processes (one per GPU); "
+                        "the numbers do not depend on it")
     args = parser.parse_args(argv)
+    if args.memory_gb is not None and not 0 < args.memory_gb < float("inf"):
+        parser.error(f"--memory-gb must be a finite number > 0, got {args.memory_gb}")
     metrics = evaluate_run(args.run_dir, samples=args.samples, split=args.split,
-                           weights=args.weights, repeats=args.repeats)
+                           weights=args.weights, repeats=args.repeats, device=args.device,
+                           memory_gb=args.memory_gb, processes=args.processes)
     print(summary(args.run_dir, args.split, metrics))
 
 

@@ -2,7 +2,8 @@
 
 Everything is in nats per example unless a name says bits. Work is chunked over samples and
 over examples so that a pass holds at most ``rows`` (sample, example) pairs, whatever k and N:
-k = 5000 on the 10,000 MNIST test images streams through a few hundred MB.
+k = 5000 on the 10,000 MNIST test images streams through a few hundred MB. How many rows fit
+a memory budget on a device: :mod:`rdframe.memory`.
 
 ::
 
@@ -66,13 +67,26 @@ def example_chunk(sample_chunk: int, rows: int = ROWS) -> int:
 
 
 @torch.no_grad()
-def iwae_log_likelihood(
-    model: RDModel, x: Tensor, samples: int, sample_chunk: int = 100, rows: int = ROWS
-) -> Tensor:
-    """The k-sample importance-weighted bound on log p(x) for every example, shape (N,)."""
-    sample_chunk = min(sample_chunk, samples)
-    parts = x.split(example_chunk(sample_chunk, rows))
-    return torch.cat([model.log_likelihood(part, samples, sample_chunk) for part in parts])
+def iwae_log_likelihood(model: RDModel, x: Tensor, samples: int, rows: int = ROWS) -> Tensor:
+    """The k-sample importance-weighted bound on log p(x) for every example, shape (N,).
+
+    The k draws z ~ e(z|x) are made example by example, all k of one example at once, in the
+    order of ``x``; only then are they scored, ``rows`` (sample, example) pairs per pass. So
+    from a given random state the estimate is the same whatever ``rows`` (the memory a pass may
+    take, see :mod:`rdframe.memory`) and however ``x`` is split into calls, to rounding."""
+    marginal = model.marginal()
+    parts = []
+    for part in x.split(example_chunk(samples, rows)):
+        draws = [rsample_and_log_prob(model.encoder(example.unsqueeze(0)), torch.Size([samples]))
+                 for example in part]
+        z = torch.cat([d[0] for d in draws], dim=1)  # (k, G, Z)
+        log_e = torch.cat([d[1] for d in draws], dim=1)  # (k, G)
+        chunk = max(1, rows // len(part))  # samples per pass
+        parts.append(log_mean_exp(
+            model.decoder(zs).log_prob(part) + marginal.log_prob(zs) - log_es
+            for zs, log_es in zip(z.split(chunk), log_e.split(chunk))
+        ))
+    return torch.cat(parts)
 
 
 def bits_per_dim(nats: Tensor | float, dims: int) -> Tensor | float:

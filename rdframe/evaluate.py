@@ -16,6 +16,11 @@ of I(X;Z), the active units and, where defined, the KL per latent dimension.
 from __future__ import annotations
 
 import json
+import math
+import multiprocessing
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +29,7 @@ from omegaconf import OmegaConf
 from torch import Tensor
 
 from rdframe.atomic import atomic_write
-from rdframe.build import build_data, build_system
+from rdframe.build import build_data, build_system, gigabytes
 from rdframe.checkpointing import check_weights, read_checkpoint
 from rdframe.data.base import RDDataModule
 from rdframe.errors import RDFrameError
@@ -39,14 +44,17 @@ from rdframe.estimators import (
     predictive_error,
     rd_terms,
 )
+from rdframe.memory import iwae_rows
 from rdframe.model import RDModel
 from rdframe.objectives import Objective
 from rdframe.results import RESULTS_FILE
+from rdframe.seeding import derive_seed
 from rdframe.system import RDSystem, check_target
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 CHECKPOINTS = {"last": CHECKPOINT, "best": Path("checkpoints") / "best.ckpt"}
 SPLITS = ("train", "val", "test")
+BLOCK = 100  # examples per seeded block of the IWAE bound
 Metrics = dict[str, Any]
 
 
@@ -56,6 +64,9 @@ def evaluate_run(
     split: str = "test",
     weights: str = "last",
     repeats: int = 1,
+    device: str | None = None,
+    memory_gb: float | None = None,
+    processes: int = 1,
 ) -> Metrics:
     """Metrics of the run in ``run_dir`` on ``split``, merged into its rd.json and returned.
 
@@ -64,42 +75,128 @@ def evaluate_run(
     > 1 the NLL estimator runs that many times with seeds seed, seed + 1, …: ``iwae_nll`` is
     their mean, ``iwae_nll_sd`` their standard deviation (n − 1), ``iwae_nll_repeats`` each.
     Seeded by the run's seed, so a second evaluation gives the same numbers.
+
+    ``device`` (default: cuda when present, else cpu) runs it; an IWAE pass takes at most
+    ``memory_gb`` (default: :func:`rdframe.memory.default_budget`); ``processes`` > 1 spreads
+    the IWAE bound's blocks of examples over that many processes (one per GPU, ``cuda:0`` …,
+    on a CUDA device). None of the three changes the numbers: every block of BLOCK examples
+    draws from its own seed (:func:`block_nll`).
     """
     run_dir = Path(run_dir)
-    if weights not in CHECKPOINTS or repeats < 1:
-        raise RDFrameError(f"weights must be last or best and repeats >= 1, got {weights!r} "
-                           f"and {repeats}; e.g. --weights best --repeats 5")
+    if weights not in CHECKPOINTS or repeats < 1 or processes < 1:
+        raise RDFrameError(f"weights must be last or best, repeats and processes >= 1, got "
+                           f"{weights!r}, {repeats} and {processes}; e.g. --weights best "
+                           f"--repeats 5")
     record = read_record(run_dir)
+    where = choose_device(device)
     cfg = OmegaConf.create(record["config"])
     data, system = build_data(cfg), build_system(cfg)
     load_weights(system, run_dir / CHECKPOINTS[weights])
-    x, y = split_tensors(data, split)
+    system.to(where)
+    x, y = (t.to(where) for t in split_tensors(data, split))
     seed, k = cfg.get("seed", 0), samples or cfg.iwae_samples
-    with torch.random.fork_rng():
+    nll = NLLPlan(run_dir, weights, split, k, gigabytes(memory_gb), processes, where)
+    with torch.random.fork_rng(devices=[where] if where.type == "cuda" else []):
         torch.manual_seed(seed)
         metrics = evaluate_model(system.model, system.objective, x, y, k, data.entropy,
-                                 seeds=[seed + r for r in range(repeats)])
+                                 seeds=[seed + r for r in range(repeats)], nll=nll)
     write_metrics(run_dir, record, split, metrics | {"weights": weights})
     return metrics | {"weights": weights}
 
 
+def choose_device(name: str | None) -> torch.device:
+    """The device to evaluate on: ``name``, else cuda when present, else cpu; an RDFrameError
+    for a device this machine lacks."""
+    if name is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise RDFrameError(f"--device {name!r} is no device; use cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RDFrameError(f"--device {name}: this machine has no CUDA device; use cpu")
+    return device
+
+
+@dataclass(frozen=True)
+class NLLPlan:
+    """Where and how the IWAE bound of :func:`evaluate_run` is computed."""
+
+    run_dir: Path
+    weights: str
+    split: str
+    samples: int
+    memory: int | None  # bytes a pass may take; None: the device's default
+    processes: int
+    device: torch.device
+
+
+@torch.no_grad()
+def block_nll(model: RDModel, x: Tensor, samples: int, seed: int, memory: int | None,
+              blocks: Iterable[int]) -> dict[int, Tensor]:
+    """−(IWAE bound) of every example of each block j of ``x`` (examples j·BLOCK …), each
+    block drawing from a generator seeded by (seed, j): the same numbers whatever process
+    scores the block and whatever rows a pass holds."""
+    rows = iwae_rows(model, x, memory)
+    out = {}
+    for j in blocks:
+        torch.manual_seed(derive_seed(seed, j))
+        out[j] = -iwae_log_likelihood(model, x[j * BLOCK : (j + 1) * BLOCK], samples, rows).cpu()
+    return out
+
+
+def _score_blocks(plan: NLLPlan, seed: int, rank: int) -> dict[int, Tensor]:
+    """One process of a spread evaluation: rebuild the run, score blocks rank, rank + n, …"""
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // plan.processes))
+    device = plan.device
+    if device.type == "cuda":
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+    record = read_record(plan.run_dir)
+    cfg = OmegaConf.create(record["config"])
+    data, system = build_data(cfg), build_system(cfg)
+    load_weights(system, plan.run_dir / CHECKPOINTS[plan.weights])
+    system.to(device).eval()
+    x = split_tensors(data, plan.split)[0].to(device)
+    blocks = range(rank, math.ceil(len(x) / BLOCK), plan.processes)
+    return block_nll(system.model, x, plan.samples, seed, plan.memory, blocks)
+
+
+def spread_nll(plan: NLLPlan, seed: int) -> Tensor:
+    """−(IWAE bound) of every example, its blocks scored by ``plan.processes`` processes."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(plan.processes) as pool:
+        parts = pool.starmap(_score_blocks, [(plan, seed, r) for r in range(plan.processes)])
+    blocks = {j: values for part in parts for j, values in part.items()}
+    return torch.cat([blocks[j] for j in sorted(blocks)])
+
+
 @torch.no_grad()
 def repeated_nll(
-    model: RDModel, x: Tensor, samples: int, seeds: list[int] | None = None
+    model: RDModel,
+    x: Tensor,
+    samples: int,
+    seeds: list[int] | None = None,
+    nll: NLLPlan | None = None,
 ) -> Metrics:
     """The IWAE NLL in nats per example, and in bits per dimension where d(x|z) is discrete
-    (else ``iwae_bpd`` is None: see :func:`discrete_likelihood`). With several ``seeds`` the
-    estimator runs once per seed: ``iwae_nll`` is the mean, ``iwae_nll_sd`` the standard
-    deviation (n − 1) and ``iwae_nll_repeats`` each value; without, once on the current stream."""
+    (else ``iwae_bpd`` is None: see :func:`discrete_likelihood`). The estimator runs once per
+    seed of ``seeds`` (default [0]), by blocks (:func:`block_nll`), spread over processes as
+    ``nll`` says: ``iwae_nll`` is the mean, and with several seeds ``iwae_nll_sd`` the
+    standard deviation (n − 1) and ``iwae_nll_repeats`` each value."""
     model.eval()
     values = []
-    for seed in seeds or [None]:
-        if seed is not None and len(seeds) > 1:
-            torch.manual_seed(seed)
-        values.append(-iwae_log_likelihood(model, x, samples).mean().item())
-    nll = sum(values) / len(values)
+    for seed in seeds or [0]:
+        if nll is not None and nll.processes > 1:
+            per_example = spread_nll(nll, seed)
+        else:
+            memory = None if nll is None else nll.memory
+            blocks = block_nll(model, x, samples, seed, memory, range(math.ceil(len(x) / BLOCK)))
+            per_example = torch.cat([blocks[j] for j in sorted(blocks)])
+        values.append(per_example.double().mean().item())
+    nll_mean = sum(values) / len(values)
     discrete = discrete_likelihood(model)  # bits per dimension of a density: null
-    metrics = {"iwae_nll": nll, "iwae_bpd": bits_per_dim(nll, x[0].numel()) if discrete else None}
+    metrics = {"iwae_nll": nll_mean,
+               "iwae_bpd": bits_per_dim(nll_mean, x[0].numel()) if discrete else None}
     if len(values) > 1:
         sd = torch.tensor(values, dtype=torch.float64).std().item()
         metrics |= {"iwae_nll_sd": sd, "iwae_nll_repeats": values}
@@ -149,6 +246,7 @@ def evaluate_model(
     samples: int,
     entropy: float | None = None,
     seeds: list[int] | None = None,
+    nll: NLLPlan | None = None,
 ) -> Metrics:
     """Every metric of ``model`` on the examples ``x`` (labels ``y``), as plain numbers; the
     IWAE NLL once per seed in ``seeds`` (see :func:`repeated_nll`), else once."""
@@ -162,7 +260,7 @@ def evaluate_model(
     if objective.target == "y":  # distortion is D_y; −(D_y + R) is no ELBO
         return metrics | {"elbo": None} | _bottleneck_metrics(model, x, y, distortion)
     metrics |= {"elbo": -(rate + distortion)}
-    return metrics | _likelihood_metrics(model, x, samples, distortion, entropy, seeds)
+    return metrics | _likelihood_metrics(model, x, samples, distortion, entropy, seeds, nll)
 
 
 def _code_metrics(model: RDModel, x: Tensor) -> Metrics:
@@ -183,8 +281,9 @@ def _likelihood_metrics(
     distortion: float,
     entropy: float | None,
     seeds: list[int] | None = None,
+    nll: NLLPlan | None = None,
 ) -> Metrics:
-    return repeated_nll(model, x, samples, seeds) | {
+    return repeated_nll(model, x, samples, seeds, nll) | {
         "iwae_samples": samples,
         "ixz_lower": None if entropy is None else entropy - distortion,
     }
@@ -202,6 +301,7 @@ def write_metrics(run_dir: Path, record: dict[str, Any], split: str, metrics: Me
     record.setdefault("evaluation", {})[split] = metrics
     if split == "test":
         record.update(metrics)
+        record["pending"] = [k for k in record.get("pending", []) if metrics.get(k) is None]
     return atomic_write(run_dir / RESULTS_FILE, json.dumps(record, indent=2, allow_nan=True) + "\n")
 
 

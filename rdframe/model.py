@@ -78,7 +78,7 @@ class RDModel(nn.Module):
             rate = analytic_kl(posterior, self.marginal()).expand_as(distortion)  # (S, B)
         else:
             rate = log_e - self.marginal().log_prob(z)  # (S, B)
-        return RDTerms(rate=rate.mean(0), distortion=distortion.mean(0))
+        return RDTerms(rate=_wide(rate).mean(0), distortion=_wide(distortion).mean(0))
 
     def log_likelihood(self, x: Tensor, samples: int = 1, chunk_size: int = 100) -> Tensor:
         r"""Importance-weighted lower bound on log p(x), nats per example, shape (B,).
@@ -94,6 +94,12 @@ class RDModel(nn.Module):
         """n draws x ~ d(x|z), z ~ m(z): generation from the same marginal as the rate."""
         z = self.marginal().sample(torch.Size([n]))  # (n, Z)
         return self.decoder(z).sample()
+
+
+def _wide(terms: Tensor) -> Tensor:
+    """Per-example terms in at least float32: under mixed precision (bf16-mixed) they are
+    means and sums of hundreds of per-pixel terms, too many for bfloat16's 8-bit mantissa."""
+    return terms.float() if terms.dtype in (torch.float16, torch.bfloat16) else terms
 
 
 def analytic_kl(posterior: Distribution, marginal: Distribution) -> Tensor:

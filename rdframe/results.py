@@ -64,6 +64,9 @@ class RunResult:
     iwae_nll_repeats: list[float] | None = None  # each repeat's NLL
     evaluation: dict[str, Any] = field(default_factory=dict)  # split → every metric
     sigma: float | None = None  # the target rate σ of objective=target_rate, nats
+    # metrics still being computed: ["iwae_nll"] while `rdframe train` scores the IWAE bound
+    # after writing the rest; a relaunch of the run computes them
+    pending: list[str] = field(default_factory=list)
 
     @property
     def family(self) -> str:

@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
+from rdframe.data.sampler import BatchShards
 from rdframe.errors import ConfigError, NonFiniteError
 from rdframe.estimators import (
     bits_per_dim,
@@ -19,6 +20,7 @@ from rdframe.estimators import (
     iwae_log_likelihood,
     predictive_error,
 )
+from rdframe.memory import iwae_rows
 from rdframe.model import RDModel, RDTerms
 from rdframe.objectives import Objective
 from rdframe.seeding import seed_batch
@@ -27,6 +29,7 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 # Lightning's lr-scheduler dict ("interval", "frequency", …) whose "scheduler" is a factory
 # of the optimizer, e.g. functools.partial(MultiStepLR, milestones=[30], gamma=0.1).
 SchedulerConfig = Mapping[str, Any]
+TEST_PASSES = ("terms", "iwae")
 DEFAULT_OPTIMIZER: OptimizerFactory = partial(torch.optim.Adam, lr=1e-3)
 HELP = (
     "Lower optimizer.lr, set trainer.gradient_clip_val, or skip such batches with "
@@ -47,7 +50,10 @@ class RDSystem(pl.LightningModule):
     bottleneck); both come from :mod:`rdframe.estimators`, as in ``rdframe evaluate``.
 
     Every batch draws its randomness from a generator seeded by (``seed``, stage, epoch,
-    batch, rank) (:mod:`rdframe.seeding`), so a resumed run repeats the uninterrupted one.
+    batch, rank) in training and by (``seed``, stage, step, batch of the split) in validation
+    and test (:mod:`rdframe.seeding`), so a resumed run repeats the uninterrupted one and a
+    DDP evaluation scores each batch as one process does. The IWAE passes take at most
+    ``iwae_memory`` bytes (:mod:`rdframe.memory`; None: the device's default).
     A non-finite loss, rate, distortion or gradient stops training with a
     :class:`~rdframe.errors.NonFiniteError` naming the step and the term, before the weights
     change; with ``skip_nonfinite`` the batch is skipped instead and counted in
@@ -63,6 +69,7 @@ class RDSystem(pl.LightningModule):
         seed: int = 0,
         skip_nonfinite: bool = False,
         lr_scheduler: SchedulerConfig | None = None,
+        iwae_memory: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model", "objective", "optimizer", "lr_scheduler"])
@@ -74,6 +81,12 @@ class RDSystem(pl.LightningModule):
         self.skip_nonfinite = skip_nonfinite
         self.skipped_batches = 0
         self.lr_scheduler_config = lr_scheduler
+        self.iwae_memory = iwae_memory  # bytes an IWAE pass may take; None: the device's default
+        self.iwae_rows: int | None = None  # rows per IWAE pass, measured at the first test batch
+        # what trainer.test scores: "terms" (rate, distortion, ELBO, loss; the bottleneck's
+        # error), "iwae" (the importance-weighted NLL, the long one); `rdframe train` runs them
+        # one after the other, writing rd.json in between
+        self.test_passes: tuple[str, ...] = TEST_PASSES
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
         optimizer = self.optimizer_factory(self.parameters())
@@ -162,12 +175,18 @@ class RDSystem(pl.LightningModule):
     def on_validation_batch_start(
         self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> None:
-        seed_batch(self.seed, "val", self.global_step, batch_idx, self.global_rank)
+        seed_batch(self.seed, "val", self.global_step, self._split_batch(batch_idx))
 
     def on_test_batch_start(
         self, batch: tuple[Tensor, Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> None:
-        seed_batch(self.seed, "test", batch_idx, self.global_rank)
+        if self.iwae_rows is None and "iwae" in self.test_passes and self.objective.target == "x":
+            self.iwae_rows = iwae_rows(self.model, batch[0], self.iwae_memory)
+
+    def _split_batch(self, batch_idx: int) -> int:
+        """Which batch of the whole split this rank's batch ``batch_idx`` is (BatchShards)."""
+        world = self.trainer.world_size if self._trainer is not None else 1
+        return BatchShards.global_index(batch_idx, self.global_rank, world)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["skipped_batches"] = self.skipped_batches
@@ -178,17 +197,24 @@ class RDSystem(pl.LightningModule):
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "val")
 
-    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor | None:
+        """The passes in ``test_passes``, each seeded by (seed, "test", batch of the split,
+        pass), so that a quantity's draws do not depend on which other passes run."""
         x, y = batch
-        if self.objective.target == "x":
+        split_batch = self._split_batch(batch_idx)
+        if "iwae" in self.test_passes and self.objective.target == "x":
+            seed_batch(self.seed, "test", split_batch, 1)
             self._log_iwae(x)
-        else:
+        if "terms" not in self.test_passes:
+            return None
+        seed_batch(self.seed, "test", split_batch)
+        if self.objective.target == "y":
             error = predictive_error(self.model, x, y)
             self.log("test/error", error, batch_size=len(y), sync_dist=True)
         return self._step(batch, "test")
 
     def _log_iwae(self, x: Tensor) -> None:
-        nll = -iwae_log_likelihood(self.model, x, self.iwae_samples).mean()
+        nll = -iwae_log_likelihood(self.model, x, self.iwae_samples, self.iwae_rows).mean()
         values = {"test/iwae_nll": nll}
         if discrete_likelihood(self.model):  # a density's NLL is no code length
             values["test/iwae_bpd"] = bits_per_dim(nll, x[0].numel())

@@ -159,11 +159,23 @@ def _fit_and_test(
         stop.hand_on()  # under submitit: requeue this job, to resume from the checkpoint
         raise SystemExit(stop.exit_code) from None
     seconds = resume.train_seconds()
-    metrics = trainer.test(system, datamodule=data, verbose=False,
-                           ckpt_path=_tested(cfg, trainer))[0]
+    beta = system.objective.beta(trainer.global_step)
+    tested = _tested(cfg, trainer)
+    system.test_passes = ("terms",)
+    metrics = trainer.test(system, datamodule=data, verbose=False, ckpt_path=tested)[0]
+    iwae = system.objective.target == "x"
+    if trainer.is_global_zero:
+        result = _result(cfg, metrics, trainer, seconds, beta, pending=["iwae_nll"] * iwae)
+        path = result.write(out)
+        if iwae:
+            say(f"wrote {path} (R={result.rate:.2f} D={result.distortion:.2f}); now the "
+                f"IWAE NLL at k={cfg.iwae_samples}")
+    if iwae:  # the long pass, after the rest is safe on disk
+        system.test_passes = ("iwae",)
+        metrics |= trainer.test(system, datamodule=data, verbose=False, ckpt_path=tested)[0]
     if not trainer.is_global_zero:
         return None
-    result = _result(cfg, metrics, trainer, seconds, system.objective.beta(trainer.global_step))
+    result = _result(cfg, metrics, trainer, seconds, beta)
     path = result.write(out)
     print(_summary(result, path), flush=True)
     log_results(trainer.loggers, result, _pictures(cfg, trainer.datamodule, system.model),
@@ -254,14 +266,19 @@ def _cluster() -> list[SLURMEnvironment]:
 
 
 def finished_run(out: Path, config: dict) -> RunResult | None:
-    """The run's record if ``out`` holds an rd.json of this config; None if there is none, or
-    if this command only trains it longer (it continues from its checkpoint); a ConfigError
+    """The run's record if ``out`` holds an rd.json of this config; None if there is none, if
+    it lacks metrics the run was stopped while scoring (``pending``: they are scored again
+    from the checkpoint), or if this command only trains it longer (it continues from its
+    checkpoint); a ConfigError
     if it holds a run of another config (nothing a user made is overwritten unless asked)."""
     path = out / RESULTS_FILE
     if not path.is_file():
         return None
     result = RunResult.read(path)
     differences = config_differences(result.config, config, ignore=LAUNCH_KEYS)
+    if result.pending and not differences:
+        say(f"{path} lacks {', '.join(result.pending)}, stopped while scoring it; scoring again")
+        return None
     if differences and all(key in LENGTH_KEYS for key, _, _ in differences):
         say(f"{path} holds this run trained for {differences[0][0]}={differences[0][1]}; "
             f"continuing to {differences[0][2]}")
@@ -319,17 +336,23 @@ def _clear(out: Path) -> None:
 
 
 def _result(
-    cfg: DictConfig, metrics: dict, trainer: pl.Trainer, seconds: float, beta: float
+    cfg: DictConfig,
+    metrics: dict,
+    trainer: pl.Trainer,
+    seconds: float,
+    beta: float,
+    pending: list[str] | None = None,
 ) -> RunResult:
     nll = metrics.get("test/iwae_nll")
     return RunResult(
+        pending=pending or [],
         rate=metrics["test/rate"],
         distortion=metrics["test/distortion"],
         elbo=metrics.get("test/elbo"),  # None for the bottleneck: −(D_y + R) is no ELBO
         iwae_nll=nll,
         iwae_bpd=metrics.get("test/iwae_bpd"),
         error=metrics.get("test/error"),
-        iwae_samples=cfg.iwae_samples if nll is not None else 0,
+        iwae_samples=cfg.iwae_samples if nll is not None or pending else 0,
         beta=beta,
         sigma=None if cfg.objective.get("sigma") is None else float(cfg.objective.sigma),
         objective=_choice(cfg, "objective"),

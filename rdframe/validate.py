@@ -69,6 +69,7 @@ class Bound:
 BOUNDS = (
     Bound("latent_dim", 1, "8"),
     Bound("iwae_samples", 1, "1000"),
+    Bound("iwae_memory_gb", 0, "4", whole=False, strict=True, nullable=True),
     Bound("checkpoint_every", 1, "200"),
     Bound("seed", 0, "0"),
     Bound("data.batch_size", 1, "100"),

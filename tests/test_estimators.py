@@ -82,8 +82,11 @@ def test_iwae_chunks_bound_the_rows_per_pass():
     model = mlp_model()
     model.decoder = CountingDecoder(model.decoder)
     x = binary(50)
-    iwae_log_likelihood(model, x, samples=300, sample_chunk=20, rows=100)
-    assert model.decoder.most_rows == 100  # 20 samples × 5 examples, never k × N = 15,000
+    iwae_log_likelihood(model, x, samples=300, rows=100)
+    assert model.decoder.most_rows == 100  # 100 of one example's 300, never k × N = 15,000
+    model.decoder.most_rows = 0
+    iwae_log_likelihood(model, x, samples=30, rows=100)
+    assert model.decoder.most_rows == 90  # all 30 samples of 3 examples
 
 
 def test_monte_carlo_rate_agrees_with_analytic_kl_for_diagonal_gaussians():

@@ -129,6 +129,26 @@ def test_evaluate_reproduces_the_training_runs_test_numbers(run_copy):
     assert 0.02 < error["rate"] < 0.3  # the tolerance is a fraction of a nat, not of R
 
 
+def test_evaluate_gives_the_same_nll_whatever_the_memory_budget_and_processes(run_copy):
+    """A budget of a few kB forces passes of a few rows where the default takes all k = 50
+    samples of many examples at once; two processes score alternate blocks of examples.
+    Every block draws from its own seed: the same IWAE NLL, to rounding."""
+    from omegaconf import OmegaConf
+
+    from rdframe.build import build_system
+    from rdframe.memory import iwae_rows
+
+    small, budget = 2e-5, evaluate_run(run_copy, samples=50)["iwae_nll"]
+    config = json.loads((run_copy / "rd.json").read_text())["config"]
+    system, x = build_system(OmegaConf.create(config)), torch.zeros(1, *config["data_shape"])
+    assert iwae_rows(system.model, x, int(small * 2**30)) < 50 < iwae_rows(system.model, x)
+    tight = evaluate_run(run_copy, samples=50, memory_gb=small)["iwae_nll"]
+    spread_over_two = evaluate_run(run_copy, samples=50, processes=2)["iwae_nll"]
+    assert tight == pytest.approx(budget, rel=1e-6, abs=1e-6)
+    assert spread_over_two == pytest.approx(budget, rel=1e-6, abs=1e-6)
+    assert evaluate_run(run_copy, samples=50, repeats=2)["iwae_nll_repeats"][1] != budget
+
+
 def test_evaluation_is_reproducible_and_other_splits_stay_apart(run_copy):
     first = evaluate_run(run_copy, samples=10)
     assert evaluate_run(run_copy, samples=10) == first  # seeded by the run's seed

@@ -266,3 +266,32 @@ def test_preempted_submitit_job_is_requeued_and_resumes_exactly(tmp_path, uninte
     assert "(step 30)" in logs  # "resuming from …/last.ckpt (step 30)"
     resumed, expected = record(tmp_path / "out" / "0"), record(uninterrupted)
     assert {k: resumed[k] for k in METRICS} == {k: expected[k] for k in METRICS}
+
+
+class KillAtIwae(pl.Callback):
+    """Test-only: the run kills itself (SIGKILL) as its test reaches the IWAE pass."""
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if pl_module.test_passes == ("iwae",):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_run_killed_while_scoring_iwae_keeps_its_results_and_scores_again(
+    tmp_path, uninterrupted
+):
+    """rd.json is written once training is tested, before the long IWAE pass: a run killed
+    there keeps rate and distortion, marked pending; the same command scores the IWAE bound
+    from the checkpoint, without training, and ends as the uninterrupted run."""
+    killed = subprocess.run([*rdframe_command(), "train", *ARGS, "hydra.run.dir=run",
+                             "+callbacks.kill._target_=test_resume.KillAtIwae"],
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    expected, interim = record(uninterrupted), record(tmp_path / "run")
+    assert interim["pending"] == ["iwae_nll"] and interim["iwae_nll"] is None
+    assert {k: interim[k] for k in ("rate", "distortion", "elbo", "steps")} == {
+        k: expected[k] for k in ("rate", "distortion", "elbo", "steps")}
+    done = finish("train", *ARGS, "hydra.run.dir=run", cwd=tmp_path)
+    assert "stopped while scoring it; scoring again" in done.stdout
+    resumed = record(tmp_path / "run")
+    assert {k: resumed[k] for k in METRICS} == {k: expected[k] for k in METRICS}
+    assert resumed["pending"] == [] and "Epoch" not in done.stderr  # no training step

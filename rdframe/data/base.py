@@ -7,7 +7,7 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from rdframe.data.sampler import EpochSampler
+from rdframe.data.sampler import BatchShards, EpochSampler
 from rdframe.errors import ConfigError
 
 
@@ -30,8 +30,10 @@ class RDDataModule(pl.LightningDataModule):
     of different seeds are scored on the same test examples. ``train_fraction`` f < 1 trains
     on the first f·N examples (rounded) of the N in the training split only: a fixed subset,
     the same for every seed and epoch, an epoch being that many examples; validation and
-    test stay whole. The module's ``state_dict`` is where its epoch stands: a run restored
-    from a mid-epoch checkpoint continues with the batches it had not seen, in the same order.
+    test stay whole, scored in the batches of one process whatever the number of DDP ranks
+    (:class:`~rdframe.data.sampler.BatchShards`). The module's ``state_dict`` is where its
+    epoch stands: a run restored from a mid-epoch checkpoint continues with the batches it had
+    not seen, in the same order.
     """
 
     name: str
@@ -89,9 +91,12 @@ class RDDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset | None, train: bool, batch_size: int) -> DataLoader:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
-        size = self.train_size(len(dataset)) if train else len(dataset)
-        sampler = EpochSampler(size, shuffle=train, seed=self.seed, even=train)
-        if train and self._resume is not None:
+        if not train:  # whole batches per rank: DDP scores the batches of one process
+            shards = BatchShards(len(dataset), batch_size)
+            return DataLoader(dataset, batch_sampler=shards, **self.loader_options)
+        sampler = EpochSampler(self.train_size(len(dataset)), shuffle=True, seed=self.seed,
+                               even=True)
+        if self._resume is not None:
             sampler.resume_at(self._resume["epoch"], self._resume["batches"] * batch_size)
             self._resume = None
         return DataLoader(dataset, batch_size, sampler=sampler, **self.loader_options)

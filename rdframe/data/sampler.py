@@ -88,3 +88,36 @@ class EpochSampler(Sampler[int]):
         if self.even:
             return self.size // world
         return len(range(rank, self.size, world))
+
+
+class BatchShards(Sampler[list[int]]):
+    """The batches of a split scored in order (validation, test): batch j holds positions
+    j·B … (j + 1)·B − 1, the same batches as in one process, and under DDP rank r of w takes
+    whole batches r, r + w, r + 2w, … (none padded or repeated). Batch ``batch_idx`` of rank r
+    is so batch :meth:`global_index` of the split, which seeds its draws: DDP scores every
+    batch exactly as one process does.
+
+    >>> [list(map(list, BatchShards(7, 3, rank=r, world=2))) for r in (0, 1)]
+    [[[0, 1, 2], [6]], [[3, 4, 5]]]
+    """
+
+    def __init__(
+        self, size: int, batch_size: int, rank: int | None = None, world: int | None = None
+    ) -> None:
+        self.size, self.batch_size = size, batch_size
+        found = _distributed()
+        self.rank = found[0] if rank is None else rank
+        self.world = found[1] if world is None else world
+
+    @staticmethod
+    def global_index(batch_idx: int, rank: int, world: int) -> int:
+        """Which batch of the split batch ``batch_idx`` of ``rank`` (of ``world``) is."""
+        return batch_idx * world + rank
+
+    def __iter__(self) -> Iterator[range]:
+        batches = range(0, self.size, self.batch_size)
+        for start in batches[self.rank :: self.world]:
+            yield range(start, min(start + self.batch_size, self.size))
+
+    def __len__(self) -> int:
+        return len(range(0, self.size, self.batch_size)[self.rank :: self.world])

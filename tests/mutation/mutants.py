@@ -27,8 +27,8 @@ class Mutant:
 
 T = "tests/"
 GOLDEN_EXACT = T + "test_golden.py::test_a_seeded_run_reports_the_exact_values_of_its_model"
-DDP = T + "test_cli.py::test_ddp_on_two_cpu_processes_writes_one_result"
-DDP_IB = T + "test_cli.py::test_ddp_bottleneck_error_is_the_mean_over_both_ranks"
+DDP = T + "test_cli.py::test_ddp_on_two_cpu_processes_logs_what_one_process_logs"
+DDP_IB = T + "test_cli.py::test_ddp_bottleneck_error_is_the_error_one_process_finds"
 BETA_IN_FORCE = T + "test_system.py::test_the_optimiser_minimises_the_loss_of_the_beta_in_force"
 IB_RUN = T + "test_ib.py::test_a_bottleneck_run_reports_its_cross_entropy_and_no_elbo"
 BPD = T + "test_evaluate.py::test_bits_per_dimension_only_for_a_discrete_likelihood"
@@ -195,11 +195,15 @@ MUTANTS = [
     Mutant("system: logged ELBO with the wrong sign", SYSTEM_PY, '"elbo": terms.elbo',
            '"elbo": -terms.elbo', SYSTEM),
     Mutant("system: IWAE NLL with the wrong sign", SYSTEM_PY,
-           "nll = -iwae_log_likelihood(self.model, x, self.iwae_samples).mean()",
-           "nll = iwae_log_likelihood(self.model, x, self.iwae_samples).mean()", SYSTEM),
+           "nll = -iwae_log_likelihood(self.model, x, self.iwae_samples, self.iwae_rows).mean()",
+           "nll = iwae_log_likelihood(self.model, x, self.iwae_samples, self.iwae_rows).mean()",
+           SYSTEM),
     Mutant("system: IWAE with k = 1 whatever iwae_samples says", SYSTEM_PY,
-           "iwae_log_likelihood(self.model, x, self.iwae_samples)",
-           "iwae_log_likelihood(self.model, x, 1)", SYSTEM),
+           "iwae_log_likelihood(self.model, x, self.iwae_samples, self.iwae_rows)",
+           "iwae_log_likelihood(self.model, x, 1, self.iwae_rows)", SYSTEM),
+    Mutant("system: evaluation batches seeded by their index on the rank, not in the split",
+           SYSTEM_PY, "return BatchShards.global_index(batch_idx, self.global_rank, world)",
+           "return batch_idx", (DDP,)),
     Mutant("system: bits per image instead of per dimension", SYSTEM_PY,
            "bits_per_dim(nll, x[0].numel())", "bits_per_dim(nll, x.numel())", SYSTEM),
     Mutant("system: logged β at step 0", SYSTEM_PY,
