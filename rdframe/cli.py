@@ -170,7 +170,7 @@ def _evaluate(argv: list[str]) -> None:
                         help="cpu, cuda or cuda:N (default: cuda when present, else cpu)")
     parser.add_argument("--memory-gb", type=float, default=None,
                         help="memory one IWAE pass may take (default: half the GPU's free "
-                        "memory, 1 GB on a CPU); the numbers do not depend on it")
+                        "memory, 64 MB on a CPU); the numbers do not depend on it")
     parser.add_argument("--processes", type=int, default=1,
                         help="spread the IWAE bound over this many processes (one per GPU); "
                         "the numbers do not depend on it")
