@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rdframe-installed
 
-.PHONY: demo test test-slow lint benchmark mutation clean
+.PHONY: demo test test-slow lint bench mutation clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,13 @@ test-slow: $(STAMP)
 # cores; not part of `make test`). Needs nothing beyond the test extra.
 mutation: $(STAMP)
 	$(BIN)/python tests/mutation/run.py --write tests/mutation/RESULTS.md
+
+# The benchmark suite (training throughput against a plain loop and pythae where it is
+# installed, IWAE speed and memory, start-up times, the machine's matmul peak) into
+# benchmarks/results/bench.{json,md}; BENCH_ARGS=--quick for a short run, --components for
+# every family. Figures, not tests: nothing asserts a time.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check rdframe tests benchmarks experiments

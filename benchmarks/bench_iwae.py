@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", default=None, help="JSON file (default: results/iwae_DEVICE)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -159,10 +160,10 @@ def main() -> None:
            "repeats": args.repeats, "timing": "best of the repeats, methods interleaved",
            "torch": torch.__version__,
            "machine": platform.processor() or platform.machine(), "results": records}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"iwae_{device.type}.json"
+    path = Path(args.out) if args.out else RESULTS / f"iwae_{device.type}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {path.relative_to(RESULTS.parent.parent)}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

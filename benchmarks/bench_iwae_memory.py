@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--budget-gb", type=float, nargs="+", default=[1.0, 16.0])
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", default=None, help="JSON file (default: results/…)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     device = torch.device(args.device)
@@ -80,11 +81,11 @@ def main() -> None:
               + ", ".join(f"{r} at {b:g} GB" for b, r in zip(args.budget_gb, rows, strict=True))
               + f"; a pass of {rows[0]} rows peaked at {peak / GIB:.2f} of {budgets[0] / GIB:g}"
               f" GiB; 10,000 rows would take {per_row * 10_000 / GIB:.1f} GiB", flush=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"iwae_memory_{device.type}.json"
+    path = Path(args.out) if args.out else RESULTS / f"iwae_memory_{device.type}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"device": str(device), "samples": args.samples,
                                 "torch": torch.__version__, "results": records}, indent=2) + "\n")
-    print(f"wrote {path.relative_to(RESULTS.parent.parent)}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

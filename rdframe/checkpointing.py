@@ -29,7 +29,7 @@ LAST = "last.ckpt"
 # and how it is watched (loggers, callbacks, the progress bar, the pictures it draws)...
 LAUNCH_KEYS = (
     "output_dir", "resume", "overwrite", "logger", "callbacks", "trainer.enable_progress_bar",
-    "pictures",
+    "pictures", "iwae_memory_gb",  # the memory of an IWAE pass: not its numbers
 )
 # ... and, for a checkpoint to continue from, how long it trains (a finished run asked for
 # more epochs or steps continues from its checkpoint).

@@ -153,15 +153,13 @@ def _report(argv: list[str]) -> None:
 
 
 def _evaluate(argv: list[str]) -> None:
-    from rdframe.evaluate import SPLITS, evaluate_run, summary
-
     parser = _Parser(
         prog="rdframe evaluate", description="a run's checkpoint → metrics, merged into rd.json"
     )
     parser.add_argument("run_dir", help="a run folder made by `rdframe train`")
     parser.add_argument("--samples", type=int, default=None,
                         help="k of the IWAE bound (default: the run's iwae_samples)")
-    parser.add_argument("--split", default="test", choices=SPLITS)
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--weights", default="last", choices=("last", "best"),
                         help="the checkpoint: last, or best on validation")
     parser.add_argument("--repeats", type=int, default=1,
@@ -177,6 +175,8 @@ def _evaluate(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.memory_gb is not None and not 0 < args.memory_gb < float("inf"):
         parser.error(f"--memory-gb must be a finite number > 0, got {args.memory_gb}")
+    from rdframe.evaluate import evaluate_run, summary  # torch and Lightning: after --help
+
     metrics = evaluate_run(args.run_dir, samples=args.samples, split=args.split,
                            weights=args.weights, repeats=args.repeats, device=args.device,
                            memory_gb=args.memory_gb, processes=args.processes)

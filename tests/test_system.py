@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import time
+from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
@@ -12,6 +13,7 @@ import torch
 from pytorch_lightning.loggers import WandbLogger
 
 from rdframe.build import build_data, build_system
+from rdframe.system import RDSystem
 
 STAGE_KEYS = ("rate", "distortion", "elbo", "loss")
 
@@ -40,6 +42,28 @@ def test_fast_dev_run_logs_every_quantity(make_config, tmp_path):
     for stage, values in (("val", logged), ("test", metrics)):  # the mean of D + β·R, β = 0.5
         expected = float(values[f"{stage}/distortion"]) + 0.5 * float(values[f"{stage}/rate"])
         assert math.isclose(float(values[f"{stage}/loss"]), expected, rel_tol=1e-5), stage
+
+
+def test_training_metrics_are_logged_every_log_every_n_steps(make_config, tmp_path):
+    """Only the steps a logger receives call self.log at all (it costs a fraction of a small
+    model's step); what they log reaches the logger."""
+
+    class Counted(RDSystem):
+        def log_dict(self, values: dict, **options) -> None:
+            if "train/loss" in values:
+                self.logged_steps.append(self.global_step)
+            super().log_dict(values, **options)
+
+    cfg = make_config("latent_dim=4")
+    data, system = build_data(cfg), build_system(cfg)
+    system.__class__, system.logged_steps = Counted, []
+    logger = pl.loggers.CSVLogger(tmp_path)
+    trainer = _trainer(tmp_path, max_steps=12, limit_val_batches=0, log_every_n_steps=5,
+                       logger=logger)
+    trainer.fit(system, datamodule=data)
+    assert system.logged_steps == [4, 9]  # the 5th and 10th steps: Lightning's rule
+    rows = list(csv.DictReader((Path(logger.log_dir) / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows if r.get("train/loss")] == [4, 9]
 
 
 def test_training_lowers_the_loss(make_config, tmp_path):
@@ -96,7 +120,8 @@ def test_the_optimiser_minimises_the_loss_of_the_beta_in_force(make_config, tmp_
     cfg = make_config(f"objective.beta={warmup}", "latent_dim=4")
     data, system = build_data(cfg), build_system(cfg)
     schedule, seen = system.objective.schedule, LossSeen()
-    trainer = _trainer(tmp_path, max_steps=14, limit_val_batches=0, callbacks=[seen])
+    trainer = _trainer(tmp_path, max_steps=14, limit_val_batches=0, callbacks=[seen],
+                       log_every_n_steps=1)
     trainer.fit(system, datamodule=data)
     assert [step for step, *_ in seen.steps] == list(range(14))
     for step, loss, distortion, rate, beta, logged_loss in seen.steps:

@@ -1,0 +1,219 @@
+"""Training throughput of rdframe as users run it, against a plain PyTorch loop of the same
+modules (and pythae 0.1.2's VAE where it imports), as paired ratios.
+
+    RDFRAME_DATA_DIR=../shared/data python benchmarks/bench_train.py [--steps 60 --repeats 5]
+
+One model for every method: the MLP VAE 784-512-512-64 with a Bernoulli decoder on static
+binarised MNIST, batch 100, fp32, Adam 1e-3, on batches already in memory. Methods:
+
+- ``plain``: the encoder's and decoder's ``nn.Sequential`` networks with the loss written out
+  by hand (reparameterised draw, Monte-Carlo rate, Bernoulli log-likelihood), ``Adam.step``;
+- ``rdframe_model``: ``RDModel.terms`` and the objective, ``Adam.step``: the library without
+  Lightning;
+- ``rdframe_lightning``: ``RDSystem`` under a Lightning ``Trainer``, logging rate, distortion,
+  ELBO, loss and β as ``rdframe train`` does (to a CSV logger; no validation, checkpoints or
+  progress bar: see ``bench_train_cli`` in ``run_all.py`` for the command end to end);
+- ``pythae``: pythae's VAE of the same layers through its own training step (optional).
+
+Each repeat runs every method once, in an order rotated from repeat to repeat, and times
+``--steps`` steps after 5 warm-up steps; the ratio of a method to ``plain`` is taken within each
+repeat (the machine's load is shared by both) and the median over repeats is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from rdframe.decoders import BernoulliMLPDecoder
+from rdframe.encoders import GaussianMLPEncoder
+from rdframe.marginals import StandardNormal
+from rdframe.model import RDModel
+from rdframe.objectives import BetaVAE
+from rdframe.system import RDSystem
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WARMUP, BATCH, LATENT, HIDDEN = 5, 100, 64, (512, 512)
+
+
+def load_batches(steps: int) -> list[Tensor]:
+    """``steps`` + WARMUP batches of binarised MNIST training images, in memory."""
+    from rdframe.data.binarized_mnist import BinarizedMNISTDataModule
+
+    data = BinarizedMNISTDataModule()
+    data.setup("fit")
+    x = data.train_set.tensors[0][: (steps + WARMUP) * BATCH].float()
+    return list(x.split(BATCH))
+
+
+def model() -> RDModel:
+    encoder = GaussianMLPEncoder((1, 28, 28), LATENT, HIDDEN)
+    decoder = BernoulliMLPDecoder(LATENT, (1, 28, 28), HIDDEN)
+    return RDModel(encoder, decoder, StandardNormal(LATENT))
+
+
+def timed_steps(step: Callable[[Tensor], None], batches: list[Tensor]) -> float:
+    """Seconds for the batches after the warm-up ones."""
+    for x in batches[:WARMUP]:
+        step(x)
+    start = time.perf_counter()
+    for x in batches[WARMUP:]:
+        step(x)
+    return time.perf_counter() - start
+
+
+def plain(batches: list[Tensor]) -> float:
+    m = model()
+    encoder, decoder = m.encoder.net, m.decoder.net
+    optimizer = torch.optim.Adam(m.parameters(), lr=1e-3)
+    log_2pi = torch.log(torch.tensor(2 * torch.pi))
+
+    def step(x: Tensor) -> None:
+        flat = x.flatten(1)
+        loc, raw = encoder(flat).chunk(2, dim=-1)
+        scale = nn.functional.softplus(raw) + 1e-4
+        eps = torch.randn_like(loc)
+        z = loc + scale * eps
+        log_e = (-0.5 * eps**2 - scale.log() - 0.5 * log_2pi).sum(-1)
+        log_m = (-0.5 * z**2 - 0.5 * log_2pi).sum(-1)
+        logits = decoder(z)
+        distortion = nn.functional.binary_cross_entropy_with_logits(
+            logits, flat, reduction="none").sum(-1)
+        loss = (distortion + log_e - log_m).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return timed_steps(step, batches)
+
+
+def rdframe_model(batches: list[Tensor]) -> float:
+    m, objective = model(), BetaVAE(beta=1.0)
+    optimizer = torch.optim.Adam(m.parameters(), lr=1e-3)
+
+    def step(x: Tensor) -> None:
+        loss = objective.loss(m.terms(x), 0).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return timed_steps(step, batches)
+
+
+class StepTimer(pl.Callback):
+    """Seconds from the first batch after the warm-up to the end of training."""
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: object) -> None:
+        if trainer.global_step == WARMUP:
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer: pl.Trainer, *args: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def rdframe_lightning(batches: list[Tensor]) -> float:
+    system = RDSystem(model(), BetaVAE(beta=1.0))
+    x = torch.cat(batches)
+    loader = DataLoader(TensorDataset(x, torch.zeros(len(x))), batch_size=BATCH)
+    timer = StepTimer()
+    with tempfile.TemporaryDirectory() as folder:
+        trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=len(batches),
+                             logger=pl.loggers.CSVLogger(folder), callbacks=[timer],
+                             enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, log_every_n_steps=10,
+                             limit_val_batches=0, default_root_dir=folder)
+        trainer.fit(system, loader)
+    return timer.seconds
+
+
+def pythae_step() -> Callable[[list[Tensor]], float] | None:
+    """pythae's VAE of the same layers, trained through its own forward and Adam, if pythae
+    imports (it is not a dependency of rdframe)."""
+    try:
+        from pythae.models import VAE, VAEConfig
+        from pythae.models.base.base_utils import ModelOutput
+        from pythae.models.nn import BaseDecoder, BaseEncoder
+    except Exception:  # noqa: BLE001 — any import failure: skip the method
+        return None
+
+    class Encoder(BaseEncoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model().encoder.net
+
+        def forward(self, x: Tensor) -> ModelOutput:
+            loc, raw = self.net(x.flatten(1)).chunk(2, dim=-1)
+            scale = nn.functional.softplus(raw) + 1e-4
+            return ModelOutput(embedding=loc, log_covariance=2 * scale.log())
+
+    class Decoder(BaseDecoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model().decoder.net
+
+        def forward(self, z: Tensor) -> ModelOutput:
+            return ModelOutput(reconstruction=torch.sigmoid(self.net(z)).view(-1, 1, 28, 28))
+
+    def run(batches: list[Tensor]) -> float:
+        config = VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce")
+        vae = VAE(config, encoder=Encoder(), decoder=Decoder())
+        optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
+
+        def step(x: Tensor) -> None:
+            loss = vae({"data": x}).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        return timed_steps(step, batches)
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=str(RESULTS / "train_cpu.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    batches = load_batches(args.steps)
+    methods: dict[str, Callable[[list[Tensor]], float]] = {
+        "plain": plain, "rdframe_model": rdframe_model, "rdframe_lightning": rdframe_lightning}
+    if (run := pythae_step()) is not None:
+        methods["pythae"] = run
+    names, seconds = list(methods), {name: [] for name in methods}
+    for repeat in range(args.repeats):
+        order = names[repeat % len(names):] + names[: repeat % len(names)]
+        for name in order:
+            seconds[name].append(methods[name](batches))
+    images = args.steps * BATCH
+    record = {"steps": args.steps, "batch": BATCH, "repeats": args.repeats,
+              "threads": args.threads, "torch": torch.__version__, "methods": {}}
+    print(f"{'method':>18} {'ms/step':>8} {'images/s':>9} {'vs plain':>9}")
+    for name in names:
+        ratios = [s / p for s, p in zip(seconds[name], seconds["plain"], strict=True)]
+        best = min(seconds[name])
+        record["methods"][name] = {"seconds": seconds[name], "images_per_s": images / best,
+                                   "ratio_to_plain": statistics.median(ratios)}
+        print(f"{name:>18} {1000 * best / args.steps:8.2f} {images / best:9.0f} "
+              f"{statistics.median(ratios):8.2f}×")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

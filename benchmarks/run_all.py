@@ -1,0 +1,171 @@
+"""``make bench``: the benchmark suite in one command, written to results/bench.json and
+results/bench.md with a description of the machine.
+
+    RDFRAME_DATA_DIR=../shared/data python benchmarks/run_all.py [--quick] [--components]
+
+1. the machine: CPU model, cores, versions, and the fp32 matmul peak (GEMM of 2048², best of
+   5, on 1 thread and on all);
+2. start-up of each subcommand (wall seconds, best of 3, as a user's shell runs it);
+3. training throughput (bench_train.py): plain loop, RDModel + Adam, RDSystem + Lightning and
+   pythae where it imports, paired ratios; the fraction of the matmul peak the Lightning path
+   reaches;
+4. IWAE (bench_iwae.py) against a per-example loop (and pythae), with its fraction of the peak;
+5. IWAE memory per decoder (bench_iwae_memory.py);
+6. with ``--components``, each family's throughput and peak memory (bench_components.py).
+
+Timings on a shared machine are noisy: compare the ratios within one run. Nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+PYTHON = sys.executable
+RDFRAME = [str(Path(sys.executable).with_name("rdframe"))]
+# multiply–adds per image of the benchmarks' MLP VAE 784-512-512-64 (encoder to 2 × 64)
+ENCODER_MACS = 784 * 512 + 512 * 512 + 512 * 128
+DECODER_MACS = 64 * 512 + 512 * 512 + 512 * 784
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def matmul_peak(threads: int, size: int = 2048) -> float:
+    """GFLOP/s of an fp32 GEMM of ``size``², best of 5."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(5))
+    torch.set_num_threads(previous)
+    return 2 * size**3 / best / 1e9
+
+
+def _seconds(fn) -> float:  # noqa: ANN001
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def machine() -> dict:
+    versions = {name: metadata.version(name) for name in
+                ("torch", "pytorch-lightning", "hydra-core", "rdframe")}
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+            **versions, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available()
+            else None, "matmul_gflops_1_thread": matmul_peak(1),
+            "matmul_gflops_all_threads": matmul_peak(os.cpu_count() or 1)}
+
+
+def startup() -> dict[str, float]:
+    """Wall seconds of each subcommand doing nothing much, best of 3."""
+    with tempfile.TemporaryDirectory() as folder:
+        run = Path(folder) / "run"
+        run.mkdir()
+        (run / "rd.json").write_text(json.dumps(
+            {"rate": 1.0, "distortion": 2.0, "elbo": -3.0, "iwae_nll": None, "iwae_samples": 0,
+             "beta": 1.0, "objective": "beta_vae", "encoder": "mlp", "decoder": "mlp",
+             "marginal": "standard_normal", "dataset": "digits", "entropy": None, "seed": 0,
+             "epochs": 1, "steps": 1, "train_seconds": 1.0}))
+        commands = {"rdframe --help": ["--help"], "rdframe report": ["report", str(run)],
+                    "rdframe plot": ["plot", str(run), "-o", str(Path(folder) / "p")],
+                    "rdframe evaluate --help": ["evaluate", "--help"],
+                    "rdframe train --help": ["train", "--help"]}
+        return {name: min(_seconds(lambda a=args: subprocess.run(
+            [*RDFRAME, *a], capture_output=True, check=True)) for _ in range(3))
+            for name, args in commands.items()}
+
+
+def script(name: str, *args: str) -> dict:
+    """Run benchmarks/NAME with ``args``, its JSON written to a temporary file, and read it."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "out.json"
+        done = subprocess.run([PYTHON, str(HERE / name), *args, "--out", str(out)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            return {"error": done.stderr.strip().splitlines()[-1:]}
+        return json.loads(out.read_text())
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = ["# rdframe benchmarks", "",
+             f"{m['cpu']}, {m['cores']} cores; torch {m['torch']}, Lightning "
+             f"{m['pytorch-lightning']}, Hydra {m['hydra-core']}, Python {m['python']}; "
+             f"GPU: {m['cuda'] or 'none'}. fp32 matmul peak: {m['matmul_gflops_1_thread']:.0f} "
+             f"GFLOP/s on 1 thread, {m['matmul_gflops_all_threads']:.0f} on all.", "",
+             "## Start-up (wall seconds, best of 3)", "", "| command | seconds |", "|---|---:|"]
+    lines += [f"| `{name}` | {seconds:.2f} |" for name, seconds in report["startup"].items()]
+    train = report["train"]
+    lines += ["", f"## Training: MLP VAE 784-512-512-64, batch 100, {train.get('threads', 1)} "
+              "thread, paired ratios to the plain loop (median of repeats)", "",
+              "| method | images/s | time vs plain | fraction of the 1-thread peak |",
+              "|---|---:|---:|---:|"]
+    for name, r in train.get("methods", {}).items():
+        lines.append(f"| {name} | {r['images_per_s']:.0f} | {r['ratio_to_plain']:.2f}× | "
+                     f"{r.get('peak_fraction', float('nan')):.0%} |")
+    lines += ["", "## IWAE (k samples of 100 test images, 1 thread)", "",
+              "| k | rdframe | per-example loop | pythae | fraction of the peak |",
+              "|---:|---:|---:|---:|---:|"]
+    for r in report["iwae"].get("results", []):
+        pythae = r.get("pythae_get_nll", {}).get("seconds")
+        lines.append(f"| {r['samples']} | {r['rdframe_chunked']['seconds']:.2f} s | "
+                     f"{r['naive_per_example']['seconds']:.2f} s | "
+                     f"{'—' if pythae is None else f'{pythae:.2f} s'} | "
+                     f"{r.get('peak_fraction', float('nan')):.0%} |")
+    lines += ["", "## IWAE memory per decoder", "", "| decoder | MiB per row | rows per pass |",
+              "|---|---:|---|"]
+    for r in report["iwae_memory"].get("results", []):
+        rows = ", ".join(f"{n:,} at {b} GB" for b, n in r["rows"].items())
+        lines.append(f"| {r['decoder']} | {r['bytes_per_row'] / 2**20:.2f} | {rows} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer steps and repeats")
+    parser.add_argument("--components", action="store_true", help="also every family")
+    args = parser.parse_args()
+    steps, repeats = ("20", "2") if args.quick else ("60", "5")
+    report = {"machine": machine(), "startup": startup()}
+    peak = report["machine"]["matmul_gflops_1_thread"] * 1e9
+    report["train"] = script("bench_train.py", "--steps", steps, "--repeats", repeats)
+    for r in report["train"].get("methods", {}).values():  # forward + backward ≈ 3 × forward
+        r["peak_fraction"] = r["images_per_s"] * 6 * (ENCODER_MACS + DECODER_MACS) / peak
+    samples = ["100"] if args.quick else ["100", "1000"]
+    report["iwae"] = script("bench_iwae.py", "--examples", "100", "--samples", *samples,
+                            "--repeats", repeats)
+    for r in report["iwae"].get("results", []):  # the decoder once per (sample, example) row
+        rows = r["samples"] * r["examples"] / r["rdframe_chunked"]["seconds"]
+        r["peak_fraction"] = rows * 2 * DECODER_MACS / peak
+    report["iwae_memory"] = script("bench_iwae_memory.py", "--samples", "100")
+    if args.components:
+        report["components"] = script("bench_components.py", "--steps", "5")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / "bench.md").write_text(markdown(report))
+    print(markdown(report), end="")
+    print(f"wrote {RESULTS / 'bench.json'} and {RESULTS / 'bench.md'}")
+
+
+if __name__ == "__main__":
+    main()
