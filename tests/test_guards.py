@@ -53,6 +53,31 @@ class NaNGradientAt(BetaVAE):
         return loss + torch.where(torch.ones_like(loss, dtype=torch.bool), 0 * loss, poison)
 
 
+class PoisonDecoderAt(pl.Callback):
+    """Test-only: at the start of training step ``step`` the decoder's last layer becomes NaN,
+    as weights blown up by a bad update would be (``+callbacks.poison``)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: pl.Trainer, module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                module.model.decoder.net[-1].weight.fill_(math.nan)
+
+
+def test_nonfinite_parameters_are_named_by_their_distribution(tmp_path):
+    """The training step runs without torch.distributions' argument checks (they cost a few per
+    cent of a step); when a step goes non-finite it is rerun with them, so the message still
+    names the parameter that went bad, not only the loss."""
+    cfg = compose_config([*QUICK, "checkpoint_every=5", "+callbacks.poison._target_="
+                          "test_guards.PoisonDecoderAt", "+callbacks.poison.step=7"], tmp_path)
+    with pytest.raises(NonFiniteError, match="the Bernoulli's logits became non-finite at step 7"):
+        run(cfg)
+    assert last_checkpoint(tmp_path)["global_step"] == 5
+    assert torch.distributions.Distribution._validate_args  # validation is on again outside
+
+
 def objective(name: str, steps: list[int]) -> list[str]:
     return [f"objective._target_=test_guards.{name}", f"+objective.steps={steps}"]
 
