@@ -7,8 +7,8 @@ results/bench.md with a description of the machine.
    5, on 1 thread and on all);
 2. start-up of each subcommand (wall seconds, best of 3, as a user's shell runs it);
 3. training throughput (bench_train.py): plain loop, RDModel + Adam, RDSystem + Lightning and
-   pythae where it imports, paired ratios; the fraction of the matmul peak the Lightning path
-   reaches;
+   pythae where it imports, paired ratios, with the fraction of the matmul peak each reaches;
+   and end to end, ``rdframe train`` against pythae's TrainingPipeline (bench_train_cli.py);
 4. IWAE (bench_iwae.py) against a per-example loop (and pythae), with its fraction of the peak;
 5. IWAE memory per decoder (bench_iwae_memory.py);
 6. with ``--components``, each family's throughput and peak memory (bench_components.py).
@@ -123,6 +123,14 @@ def markdown(report: dict) -> str:
     for name, r in train.get("methods", {}).items():
         lines.append(f"| {name} | {r['images_per_s']:.0f} | {r['ratio_to_plain']:.2f}× | "
                      f"{r.get('peak_fraction', float('nan')):.0%} |")
+    cli = report.get("train_cli", {})
+    if "rdframe_over_pythae_train_seconds" in cli:
+        lines += ["", f"End to end, `rdframe train experiment=repro_vae` against pythae's "
+                  f"TrainingPipeline, {cli['epochs']} epochs: rdframe / pythae "
+                  f"{cli['rdframe_over_pythae_train_seconds']:.2f} in training time, "
+                  f"{cli['rdframe_over_pythae_wall_seconds']:.2f} for the whole command."]
+    else:
+        lines += ["", f"End to end against pythae: not run ({cli.get('error')})."]
     lines += ["", "## IWAE (k samples of 100 test images, 1 thread)", "",
               "| k | rdframe | per-example loop | pythae | fraction of the peak |",
               "|---:|---:|---:|---:|---:|"]
@@ -151,6 +159,8 @@ def main() -> None:
     report["train"] = script("bench_train.py", "--steps", steps, "--repeats", repeats)
     for r in report["train"].get("methods", {}).values():  # forward + backward ≈ 3 × forward
         r["peak_fraction"] = r["images_per_s"] * 6 * (ENCODER_MACS + DECODER_MACS) / peak
+    report["train_cli"] = script("bench_train_cli.py", "--epochs", "1" if args.quick else "3",
+                                 "--repeats", repeats)
     samples = ["100"] if args.quick else ["100", "1000"]
     report["iwae"] = script("bench_iwae.py", "--examples", "100", "--samples", *samples,
                             "--repeats", repeats)
