@@ -24,8 +24,6 @@ repeat (the machine's load is shared by both) and the median over repeats is rep
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -34,6 +32,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from common import median_ratio, write_record
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -207,15 +206,11 @@ def main() -> None:
               "threads": args.threads, "torch": torch.__version__, "methods": {}}
     print(f"{'method':>18} {'ms/step':>8} {'images/s':>9} {'vs plain':>9}")
     for name in names:
-        ratios = [s / p for s, p in zip(seconds[name], seconds["plain"], strict=True)]
-        best = min(seconds[name])
+        ratio, best = median_ratio(seconds[name], seconds["plain"]), min(seconds[name])
         record["methods"][name] = {"seconds": seconds[name], "images_per_s": images / best,
-                                   "ratio_to_plain": statistics.median(ratios)}
-        print(f"{name:>18} {1000 * best / args.steps:8.2f} {images / best:9.0f} "
-              f"{statistics.median(ratios):8.2f}×")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+                                   "ratio_to_plain": ratio}
+        print(f"{name:>18} {1000 * best / args.steps:8.2f} {images / best:9.0f} {ratio:8.2f}×")
+    write_record(args.out, record)
 
 
 if __name__ == "__main__":

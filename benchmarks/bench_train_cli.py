@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import median_ratio, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -76,15 +77,11 @@ def main() -> None:
                 measured[name].append(runs[name](Path(folder) / "run", args.epochs))
     record = {"epochs": args.epochs, "repeats": args.repeats, "runs": measured}
     for key in ("train_seconds", "wall_seconds"):
-        ratios = [r[key] / p[key] for r, p in zip(measured["rdframe"], measured["pythae"],
-                                                  strict=True)]
-        record[f"rdframe_over_pythae_{key}"] = statistics.median(ratios)
-        print(f"{key:>14}: rdframe {min(r[key] for r in measured['rdframe']):7.1f} s, pythae "
-              f"{min(p[key] for p in measured['pythae']):7.1f} s (best); rdframe / pythae "
-              f"{statistics.median(ratios):.2f} (median of paired ratios)")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {args.out}")
+        ours, theirs = ([r[key] for r in measured[name]] for name in ("rdframe", "pythae"))
+        ratio = record[f"rdframe_over_pythae_{key}"] = median_ratio(ours, theirs)
+        print(f"{key:>14}: rdframe {min(ours):7.1f} s, pythae {min(theirs):7.1f} s (best); "
+              f"rdframe / pythae {ratio:.2f} (median of paired ratios)")
+    write_record(args.out, record)
 
 
 if __name__ == "__main__":

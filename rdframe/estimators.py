@@ -50,15 +50,23 @@ def log_mean_exp(chunks: Iterable[Tensor]) -> Tensor:
     return total - math.log(count)
 
 
+def log_weights(
+    model: RDModel, marginal: Distribution, x: Tensor, z: Tensor, log_e: Tensor
+) -> Tensor:
+    """log d(x|z) + log m(z) − log e(z|x) of draws z (n, B, Z) of the examples x (B, …) whose
+    log e(z|x) is ``log_e`` (n, B): the importance log-weights, shape (n, B)."""
+    return model.decoder(z).log_prob(x) + marginal.log_prob(z) - log_e
+
+
 def importance_log_weights(
     model: RDModel, x: Tensor, samples: int, chunk_size: int
 ) -> Iterator[Tensor]:
-    """log d(x|z) + log m(z) − log e(z|x) for ``samples`` draws z ~ e(z|x), chunk by chunk."""
+    """:func:`log_weights` of ``samples`` draws z ~ e(z|x), chunk by chunk."""
     posterior, marginal = model.encoder(x), model.marginal()
     for start in range(0, samples, chunk_size):
         n = min(chunk_size, samples - start)
         z, log_e = rsample_and_log_prob(posterior, torch.Size([n]))  # (n, B, Z), (n, B)
-        yield model.decoder(z).log_prob(x) + marginal.log_prob(z) - log_e  # (n, B)
+        yield log_weights(model, marginal, x, z, log_e)
 
 
 def example_chunk(sample_chunk: int, rows: int = ROWS) -> int:
@@ -82,10 +90,8 @@ def iwae_log_likelihood(model: RDModel, x: Tensor, samples: int, rows: int = ROW
         z = torch.cat([d[0] for d in draws], dim=1)  # (k, G, Z)
         log_e = torch.cat([d[1] for d in draws], dim=1)  # (k, G)
         chunk = max(1, rows // len(part))  # samples per pass
-        parts.append(log_mean_exp(
-            model.decoder(zs).log_prob(part) + marginal.log_prob(zs) - log_es
-            for zs, log_es in zip(z.split(chunk), log_e.split(chunk))
-        ))
+        parts.append(log_mean_exp(log_weights(model, marginal, part, zs, log_es)
+                                  for zs, log_es in zip(z.split(chunk), log_e.split(chunk))))
     return torch.cat(parts)
 
 

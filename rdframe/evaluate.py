@@ -157,8 +157,19 @@ def _score_blocks(plan: NLLPlan, seed: int, rank: int) -> dict[int, Tensor]:
     load_weights(system, plan.run_dir / CHECKPOINTS[plan.weights])
     system.to(device).eval()
     x = split_tensors(data, plan.split)[0].to(device)
-    blocks = range(rank, math.ceil(len(x) / BLOCK), plan.processes)
+    blocks = range(rank, block_count(len(x)), plan.processes)
     return block_nll(system.model, x, plan.samples, seed, plan.memory, blocks)
+
+
+def block_count(examples: int) -> int:
+    """How many blocks of BLOCK examples (the last one shorter) ``examples`` make."""
+    return math.ceil(examples / BLOCK)
+
+
+def joined(parts: Iterable[dict[int, Tensor]]) -> Tensor:
+    """The per-example values of the blocks of ``parts`` (block → values), in block order."""
+    blocks = {j: values for part in parts for j, values in part.items()}
+    return torch.cat([blocks[j] for j in sorted(blocks)])
 
 
 def spread_nll(plan: NLLPlan, seed: int) -> Tensor:
@@ -166,8 +177,7 @@ def spread_nll(plan: NLLPlan, seed: int) -> Tensor:
     context = multiprocessing.get_context("spawn")
     with context.Pool(plan.processes) as pool:
         parts = pool.starmap(_score_blocks, [(plan, seed, r) for r in range(plan.processes)])
-    blocks = {j: values for part in parts for j, values in part.items()}
-    return torch.cat([blocks[j] for j in sorted(blocks)])
+    return joined(parts)
 
 
 @torch.no_grad()
@@ -190,8 +200,8 @@ def repeated_nll(
             per_example = spread_nll(nll, seed)
         else:
             memory = None if nll is None else nll.memory
-            blocks = block_nll(model, x, samples, seed, memory, range(math.ceil(len(x) / BLOCK)))
-            per_example = torch.cat([blocks[j] for j in sorted(blocks)])
+            per_example = joined([block_nll(model, x, samples, seed, memory,
+                                            range(block_count(len(x))))])
         values.append(per_example.double().mean().item())
     nll_mean = sum(values) / len(values)
     discrete = discrete_likelihood(model)  # bits per dimension of a density: null

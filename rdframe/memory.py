@@ -26,6 +26,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from rdframe.components import rsample_and_log_prob
+from rdframe.estimators import log_weights
 
 if TYPE_CHECKING:
     from rdframe.model import RDModel
@@ -97,7 +98,7 @@ def bytes_per_row(model: RDModel, x: Tensor) -> float:
     marginal = model.marginal()
 
     def score() -> Tensor:
-        return model.decoder(z).log_prob(example) + marginal.log_prob(z) - log_e
+        return log_weights(model, marginal, example, z, log_e)
 
     if device.type == "cuda":
         torch.cuda.synchronize(device)
