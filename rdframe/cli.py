@@ -9,6 +9,7 @@
                    ELBO, the lowest D at a rate ≥ R, the runs of one ELBO but different rates
     rdframe evaluate RUN_DIR [--samples K] [--split test] [--device cuda] [--memory-gb G]
                    [--processes N]      checkpoint → metrics in rd.json
+    rdframe evaluate RUN_DIR --pictures  draw the run's pictures again from its checkpoint
 
 A usage error (a bad option, key, value, file or folder) stops the command before any work
 with one line, "rdframe: error: …", and exit status 2; HYDRA_FULL_ERROR=1 adds the stack trace.
@@ -160,8 +161,9 @@ def _evaluate(argv: list[str]) -> None:
     parser.add_argument("--samples", type=int, default=None,
                         help="k of the IWAE bound (default: the run's iwae_samples)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
-    parser.add_argument("--weights", default="last", choices=("last", "best"),
-                        help="the checkpoint: last, or best on validation")
+    parser.add_argument("--weights", default=None, choices=("last", "best"),
+                        help="the checkpoint: last (default), or best on validation; with "
+                        "--pictures the run's test_weights by default")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs of the IWAE estimator, reported as mean and sd")
     parser.add_argument("--device", default=None,
@@ -172,13 +174,20 @@ def _evaluate(argv: list[str]) -> None:
     parser.add_argument("--processes", type=int, default=1,
                         help="spread the IWAE bound over this many processes (one per GPU); "
                         "the numbers do not depend on it")
+    parser.add_argument("--pictures", action="store_true",
+                        help="draw the run's pictures again from its checkpoint, as `rdframe "
+                        "train` draws them, instead of scoring it")
     args = parser.parse_args(argv)
     if args.memory_gb is not None and not 0 < args.memory_gb < float("inf"):
         parser.error(f"--memory-gb must be a finite number > 0, got {args.memory_gb}")
-    from rdframe.evaluate import evaluate_run, summary  # torch and Lightning: after --help
+    from rdframe.evaluate import draw_pictures, evaluate_run, summary  # torch: after --help
 
+    if args.pictures:
+        folder = draw_pictures(args.run_dir, weights=args.weights, device=args.device)
+        print(f"rdframe: drew the pictures of {args.run_dir} again -> {folder}")
+        return
     metrics = evaluate_run(args.run_dir, samples=args.samples, split=args.split,
-                           weights=args.weights, repeats=args.repeats, device=args.device,
+                           weights=args.weights or "last", repeats=args.repeats, device=args.device,
                            memory_gb=args.memory_gb, processes=args.processes)
     print(summary(args.run_dir, args.split, metrics))
 

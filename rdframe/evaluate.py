@@ -44,9 +44,11 @@ from rdframe.estimators import (
     predictive_error,
     rd_terms,
 )
+from rdframe.evaluation.gallery import PICTURES
 from rdframe.memory import iwae_rows
 from rdframe.model import RDModel
 from rdframe.objectives import Objective
+from rdframe.pictures import has_images, write_pictures
 from rdframe.results import RESULTS_FILE
 from rdframe.seeding import derive_seed
 from rdframe.system import RDSystem, check_target
@@ -102,6 +104,31 @@ def evaluate_run(
                                  seeds=[seed + r for r in range(repeats)], nll=nll)
     write_metrics(run_dir, record, split, metrics | {"weights": weights})
     return metrics | {"weights": weights}
+
+
+def draw_pictures(run_dir: Path | str, weights: str | None = None,
+                  device: str | None = None) -> Path:
+    """The pictures of the run in ``run_dir`` drawn again from a checkpoint as ``rdframe
+    train`` draws them once tested: its ``pictures`` counts (drawn even where ``enabled`` is
+    false), its seed, its ``test_weights`` unless ``weights`` says last or best. They
+    replace run_dir/pictures, which is returned; rd.json is left as it is."""
+    run_dir = Path(run_dir)
+    record = read_record(run_dir)
+    cfg = OmegaConf.create(record["config"])
+    weights = weights or cfg.get("test_weights", "last")
+    if weights not in CHECKPOINTS:
+        raise RDFrameError(f"weights must be last or best, got {weights!r}; e.g. --weights last")
+    data, system = build_data(cfg), build_system(cfg)
+    if not has_images(system.model):
+        raise RDFrameError(f"{run_dir} has no pictures to draw: its decoder scores the label y "
+                           f"(an information bottleneck), not x")
+    load_weights(system, run_dir / CHECKPOINTS[weights])
+    system.to(choose_device(device))
+    data.setup("test")
+    options = dict(cfg.get("pictures") or {})
+    options.pop("enabled", None)
+    write_pictures(system.model, data.test_set, run_dir, cfg.get("seed", 0), **options)
+    return run_dir / PICTURES
 
 
 def choose_device(name: str | None) -> torch.device:

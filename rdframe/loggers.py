@@ -30,12 +30,12 @@ from pytorch_lightning.utilities import rank_zero_only
 from rdframe.evaluation.gallery import grids
 from rdframe.pictures import (
     SAMPLES,
-    first_images,
     generate,
     has_images,
     has_mean,
     reconstruct,
     seeded,
+    spread_images,
 )
 from rdframe.results import RunResult
 
@@ -239,7 +239,7 @@ class ValidationPictures(pl.Callback):
         dataset = getattr(trainer.datamodule, "val_set", None)
         if dataset is None:  # loaders handed to the trainer directly: no examples to show
             return
-        x = first_images(dataset, self.images).to(next(model.parameters()))
+        x = spread_images(dataset, self.images).to(next(model.parameters()))
         pictures = grids({"data": x.float().cpu().numpy(),
                           "reconstructions": reconstruct(model, x, 1, seed),
                           "samples": generate(model, self.samples, seed)})

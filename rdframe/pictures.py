@@ -137,8 +137,8 @@ def make_pictures(
     traversal_steps: int = 7,
     seed: int = 0,
 ) -> Arrays:
-    """Every picture of ``model``: reconstructions of the first ``images`` examples of ``x``,
-    samples from m(z), traversals ranked over ``x``; the arrays of
+    """Every picture of ``model``: reconstructions of ``images`` examples spread evenly over
+    ``x`` (:func:`spread`), samples from m(z), traversals ranked over ``x``; the arrays of
     :mod:`rdframe.evaluation.gallery`. ``x`` is moved to the model's device and dtype.
 
     >>> from rdframe.decoders import BernoulliMLPDecoder
@@ -158,25 +158,43 @@ def make_pictures(
                           f"traversal_units, traversal_steps = {counts}")
     parameter = next(model.parameters())
     x = x.to(parameter)
-    shown = x[:images]
+    shown = x[spread(len(x), images)]
     arrays = {"data": _numpy(shown), "reconstructions": reconstruct(model, shown,
                                                                     reconstructions, seed),
               "samples": generate(model, samples, seed)}
     return arrays | traverse(model, x, traversal_units, traversal_steps, seed)
 
 
-def write_pictures(model: RDModel, x: Tensor, run_dir: Path, seed: int = 0,
-                   **counts: int) -> list[Path]:
-    """:func:`make_pictures` (``counts``: images, reconstructions, …) saved in
-    ``run_dir``/pictures: pictures.npz, reconstructions.png, samples.png, traversals.png."""
-    return save_pictures(make_pictures(model, x, seed=seed, **counts), Path(run_dir) / PICTURES)
+def write_pictures(model: RDModel, dataset: Dataset, run_dir: Path, seed: int = 0,
+                   **counts: int) -> Arrays:
+    """A run's pictures as ``rdframe train`` ends: :func:`make_pictures` (``counts``: images,
+    reconstructions, …) over RANKED examples spread over ``dataset``, its test set, saved in
+    ``run_dir``/pictures (pictures.npz, reconstructions.png, samples.png, traversals.png) and
+    returned."""
+    arrays = make_pictures(model, spread_images(dataset, RANKED), seed=seed, **counts)
+    save_pictures(arrays, Path(run_dir) / PICTURES)
+    return arrays
 
 
-def first_images(dataset: Dataset, n: int) -> Tensor:
-    """The x of the first ``n`` examples of a data set of (x, y) pairs, stacked: (n, *shape).
+def spread(length: int, n: int) -> list[int]:
+    """``n`` indices spread evenly over ``range(length)`` from 0 (all of them if n >= length).
+    Some test sets are sorted by class (static binarised MNIST's opens with a thousand
+    zeros): their first images would show one digit.
+
+    >>> spread(10000, 4), spread(3, 8)
+    ([0, 2500, 5000, 7500], [0, 1, 2])
+    """
+    n = min(n, length)
+    return [i * length // n for i in range(n)]
+
+
+def spread_images(dataset: Dataset, n: int) -> Tensor:
+    """The x of ``n`` examples spread evenly over a data set of (x, y) pairs (:func:`spread`),
+    stacked: (n, *shape).
 
     >>> from torch.utils.data import TensorDataset
-    >>> first_images(TensorDataset(torch.zeros(5, 1, 2, 2), torch.zeros(5)), 3).shape
-    torch.Size([3, 1, 2, 2])
+    >>> spread_images(TensorDataset(torch.arange(5.0).view(5, 1), torch.zeros(5)), 2)
+    tensor([[0.],
+            [2.]])
     """
-    return torch.stack([dataset[i][0] for i in range(min(n, len(dataset)))])
+    return torch.stack([dataset[i][0] for i in spread(len(dataset), n)])

@@ -39,10 +39,10 @@ from rdframe.checkpointing import (
 from rdframe.data.base import RDDataModule
 from rdframe.data.support import check_support
 from rdframe.errors import ConfigError, RDFrameError, reportable
-from rdframe.evaluation.gallery import PICTURES, grids, save_pictures
+from rdframe.evaluation.gallery import grids
 from rdframe.loggers import log_config, log_results, sweep_group
 from rdframe.model import RDModel
-from rdframe.pictures import RANKED, first_images, has_images, make_pictures
+from rdframe.pictures import has_images, write_pictures
 from rdframe.resolvers import register_resolvers
 from rdframe.results import RESULTS_FILE, RunResult
 from rdframe.system import RDSystem, check_target
@@ -184,7 +184,7 @@ def _fit_and_test(
 
 
 def _pictures(cfg: DictConfig, data: RDDataModule, model: RDModel) -> dict[str, np.ndarray]:
-    """The run's pictures of the first test images (``pictures`` in the config) saved in
+    """The run's pictures of test images (``pictures`` in the config) saved in
     output_dir/pictures, and their grids for the loggers; none for a classifier decoder, or
     with pictures.enabled=false."""
     options = dict(cfg.get("pictures") or {})
@@ -192,9 +192,7 @@ def _pictures(cfg: DictConfig, data: RDDataModule, model: RDModel) -> dict[str, 
         return {}
     if data.test_set is None:
         data.setup("test")
-    arrays = make_pictures(model, first_images(data.test_set, RANKED), seed=cfg.seed, **options)
-    save_pictures(arrays, Path(cfg.output_dir) / PICTURES)
-    return grids(arrays)
+    return grids(write_pictures(model, data.test_set, Path(cfg.output_dir), cfg.seed, **options))
 
 
 def _tested(cfg: DictConfig, trainer: pl.Trainer) -> str | None:

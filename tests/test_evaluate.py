@@ -16,7 +16,7 @@ from conftest import compose_config, trained_run
 from rdframe.cli import main
 from rdframe.errors import RDFrameError
 from rdframe.estimators import iwae_log_likelihood, predictive_error, rd_terms
-from rdframe.evaluate import CHECKPOINT, evaluate_run
+from rdframe.evaluate import CHECKPOINT, draw_pictures, evaluate_run
 from rdframe.results import RunResult
 from rdframe.train import run
 
@@ -213,6 +213,8 @@ def test_evaluate_a_bottleneck_run(ib_run):
         tolerance = 4 * math.sqrt(2) * error[key] + (1 / 300 if key == "error" else 0)
         assert metrics[key] == pytest.approx(trained[key], abs=tolerance), key
     assert metrics["elbo"] is None and trained["elbo"] is None  # −(D_y + R) is no ELBO
+    with pytest.raises(RDFrameError, match="no pictures to draw: its decoder scores the label"):
+        draw_pictures(ib_run)
 
 
 @pytest.mark.parametrize(("decoder", "discrete"),

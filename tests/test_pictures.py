@@ -4,13 +4,15 @@ comparison galleries from the saved arrays alone."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config, trained_run
+from conftest import compose_config, rdframe, trained_run
 from matplotlib.pyplot import imread
+from torch.utils.data import TensorDataset
 
 from rdframe.decoders import BernoulliMLPDecoder, LogisticMLPDecoder, PixelCNNDecoder
 from rdframe.encoders import GaussianMLPEncoder
@@ -27,7 +29,7 @@ from rdframe.evaluation.gallery import (
 )
 from rdframe.marginals import StandardNormal
 from rdframe.model import RDModel
-from rdframe.pictures import RANKED, make_pictures
+from rdframe.pictures import RANKED, make_pictures, spread, spread_images
 from rdframe.results import RunResult, find_results
 from rdframe.train import run
 
@@ -76,7 +78,19 @@ def test_arrays_have_the_configured_shapes_and_lie_in_the_data_range(run_dir):
     for name in ("data", "reconstructions", "samples", "traversals"):
         assert arrays[name].min() >= 0 and arrays[name].max() <= 1, name
     _, x, _, _ = trained_run(run_dir)
-    np.testing.assert_array_equal(arrays["data"], x[:8].float().numpy())  # first test images
+    ranked = x[spread(len(x), RANKED)]  # every test image here: the digits' test set is small
+    np.testing.assert_array_equal(arrays["data"], ranked[spread(len(ranked), 8)].float().numpy())
+
+
+def test_pictured_images_spread_over_a_test_set_sorted_by_class():
+    """Static binarised MNIST's test set runs from zeros to nines; its first images are all 0s.
+    The images shown are spread over it: a labelled stand-in sorted by class shows 8 digits."""
+    labels = torch.arange(10).repeat_interleave(100)  # 100 of each digit, in order
+    dataset = TensorDataset(labels.view(-1, 1, 1, 1).float(), labels)
+    x = spread_images(dataset, RANKED)
+    shown = x[spread(len(x), 8)].flatten()
+    assert len(set(shown.tolist())) == 8
+    assert set(x.flatten().tolist()) == set(range(10))  # units ranked over every class
 
 
 def test_traversals_take_the_most_active_units_across_the_marginal(run_dir):
@@ -112,12 +126,32 @@ def test_reconstructions_are_closer_to_their_own_image_than_to_the_others(run_di
 def test_pictures_are_reproduced_from_the_seed(run_dir):
     model, x, _, _ = trained_run(run_dir)
     model, x = model.float(), x.float()
-    again = make_pictures(model, x[:RANKED], seed=0, **COUNTS)
+    x = x[spread(len(x), RANKED)]
+    again = make_pictures(model, x, seed=0, **COUNTS)
     saved = arrays_of(run_dir)
     for name, array in saved.items():
         np.testing.assert_allclose(again[name], array, atol=1e-5, err_msg=name)
-    other = make_pictures(model, x[:RANKED], seed=1, **COUNTS)
+    other = make_pictures(model, x, seed=1, **COUNTS)
     assert not np.allclose(other["samples"], saved["samples"])
+
+
+def test_evaluate_pictures_draws_again_what_training_drew(run_dir, tmp_path):
+    """``rdframe evaluate RUN --pictures`` rebuilds the run from rd.json and its checkpoint and
+    draws the pictures ``rdframe train`` drew, for a run whose pictures were lost or drawn by
+    an older version; rd.json is left alone."""
+    copy = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    record = (copy / "rd.json").read_text()
+    shutil.rmtree(copy / PICTURES)
+    done = rdframe("evaluate", str(copy), "--pictures", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert str(copy / PICTURES) in done.stdout
+    again, saved = arrays_of(copy), arrays_of(run_dir)
+    assert again.keys() == saved.keys()
+    for name, array in saved.items():
+        np.testing.assert_allclose(again[name], array, atol=1e-5, err_msg=name)
+    for name in FILES:
+        assert (copy / PICTURES / name).stat().st_size > 0, name
+    assert (copy / "rd.json").read_text() == record
 
 
 @pytest.mark.parametrize("overrides", [["pictures.enabled=false"],
