@@ -34,8 +34,9 @@ import pytorch_lightning as pl
 import torch
 from common import median_ratio, write_record
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
+from rdframe.data.tensors import Tensors, collate, gathering
 from rdframe.decoders import BernoulliMLPDecoder
 from rdframe.encoders import GaussianMLPEncoder
 from rdframe.marginals import StandardNormal
@@ -126,7 +127,9 @@ class StepTimer(pl.Callback):
 def rdframe_lightning(batches: list[Tensor]) -> float:
     system = RDSystem(model(), BetaVAE(beta=1.0))
     x = torch.cat(batches)
-    loader = DataLoader(TensorDataset(x, torch.zeros(len(x))), batch_size=BATCH)
+    # served as rdframe's data modules serve a set in memory: a batch gathered whole
+    loader = DataLoader(gathering(Tensors(x, torch.zeros(len(x)))), batch_size=BATCH,
+                        collate_fn=collate)
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as folder:
         trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=len(batches),

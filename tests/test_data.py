@@ -24,6 +24,7 @@ from rdframe.data import (
     RDDataModule,
     SyntheticDataModule,
 )
+from rdframe.data.tensors import Tensors
 
 CONF = Path(__file__).resolve().parents[1] / "rdframe" / "conf" / "data"
 
@@ -164,6 +165,48 @@ def test_dynamic_binarization_is_fresh_reproducible_and_unbiased():
     mean = torch.cat([a, b]).mean(0)  # 1000 draws per pixel: standard error <= 0.016
     assert (mean - grey[0]).abs().max() < 0.07
     assert a[:, 0, 0, 0].eq(0).all() and a[:, 0, -1, -1].eq(1).all()  # g = 0 and g = 1
+
+
+def test_dynamic_binarization_gathers_a_batch_with_the_same_law():
+    """A gathered batch (rdframe's loaders) draws in one call what reading example by example
+    draws pixel by pixel: fresh, reproducible from the seed, unbiased, labels in step."""
+    grey = torch.linspace(0, 1, 64).reshape(1, 1, 8, 8).expand(500, 1, 8, 8)
+    images = DynamicBinarization(grey, torch.arange(500), seed=3)
+    a, labels = images.gather(list(range(500)))
+    assert torch.equal(labels, torch.arange(500)) and a.shape == (500, 1, 8, 8)
+    assert not torch.equal(images.gather(list(range(500)))[0], a)
+    assert torch.equal(DynamicBinarization(grey, torch.arange(500), seed=3).gather(range(500))[0], a)
+    assert (a.mean(0) - grey[0]).abs().max() < 0.1  # 500 draws per pixel: SE <= 0.023
+    assert a[:, 0, 0, 0].eq(0).all() and a[:, 0, -1, -1].eq(1).all()
+
+
+class _CountedReads(Tensors):
+    """Tensors that count the examples read one at a time."""
+
+    reads = 0
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        type(self).reads += 1
+        return super().__getitem__(index)
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "evaluation"])
+def test_loaders_serve_whole_batches_equal_to_example_by_example_ones(train):
+    """rdframe's loaders gather a batch in one index per tensor (no example read alone) and
+    serve the batches, in the same order, that the DataLoader's own per-example reading
+    and stacking gives."""
+    data = DigitsDataModule(batch_size=32, seed=5)
+    data.setup()
+    dataset = _CountedReads(*data.train_set.tensors)
+    loader = data._loader(dataset, train=train, batch_size=32)
+    gathered = list(loader)
+    assert _CountedReads.reads == 0
+    order = {"batch_size": 32, "sampler": loader.sampler} if train else {
+        "batch_sampler": loader.batch_sampler}
+    stacked = list(DataLoader(Tensors(*dataset.tensors), **order))
+    assert len(gathered) == len(stacked) == -(-len(dataset) // 32)
+    for (x, y), (x0, y0) in zip(gathered, stacked):
+        assert torch.equal(x, x0) and torch.equal(y, y0)
 
 
 def _worker_draws() -> list[torch.Tensor]:

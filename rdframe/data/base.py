@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
 from rdframe.data.sampler import BatchShards, EpochSampler
+from rdframe.data.tensors import collate, gathering
 from rdframe.errors import ConfigError
 
 
@@ -23,6 +24,8 @@ class RDDataModule(pl.LightningDataModule):
     costs less than handing batches between processes), pinned memory when the trainer runs
     on CUDA (``pin_memory=None``), persistent workers whenever there are workers
     (``persistent_workers=None``). Each can be set from the config (``data.num_workers=4``).
+    A set that can ``gather`` a batch (:mod:`rdframe.data.tensors`; every set of the built-in
+    modules) is served a whole batch per index operation, not example by example.
 
     ``seed`` (the run's seed, ``seed: ${seed}`` in every data config) fixes the training order
     of every epoch (:class:`~rdframe.data.sampler.EpochSampler`) and any draw made while
@@ -93,13 +96,15 @@ class RDDataModule(pl.LightningDataModule):
             raise RuntimeError(f"{type(self).__name__}.setup() must run before its loaders")
         if not train:  # whole batches per rank: DDP scores the batches of one process
             shards = BatchShards(len(dataset), batch_size)
-            return DataLoader(dataset, batch_sampler=shards, **self.loader_options)
+            return DataLoader(gathering(dataset), batch_sampler=shards, collate_fn=collate,
+                              **self.loader_options)
         sampler = EpochSampler(self.train_size(len(dataset)), shuffle=True, seed=self.seed,
                                even=True)
         if self._resume is not None:
             sampler.resume_at(self._resume["epoch"], self._resume["batches"] * batch_size)
             self._resume = None
-        return DataLoader(dataset, batch_size, sampler=sampler, **self.loader_options)
+        return DataLoader(gathering(dataset), batch_size, sampler=sampler, collate_fn=collate,
+                          **self.loader_options)
 
     def train_size(self, size: int) -> int:
         """How many of the training split's ``size`` examples an epoch visits: f·size, rounded,

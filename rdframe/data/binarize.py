@@ -6,6 +6,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, get_worker_info
 
+from rdframe.data.tensors import rows
+
 
 class DynamicBinarization(Dataset):
     """Pairs (x, y) whose binary x ~ Π_i Bernoulli(g_i) is drawn afresh from grey levels g in
@@ -32,6 +34,12 @@ class DynamicBinarization(Dataset):
         return len(self.grey)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return torch.bernoulli(self.grey[index], generator=self._rng()), self.labels[index]
+
+    def gather(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        """The examples ``indices`` stacked, their x drawn in one call
+        (:mod:`rdframe.data.tensors`)."""
+        index = rows(indices)
         return torch.bernoulli(self.grey[index], generator=self._rng()), self.labels[index]
 
     def _rng(self) -> torch.Generator:

@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import torch
-from torch.utils.data import TensorDataset
 
 from rdframe.data.amat import load_amat
 from rdframe.data.base import RDDataModule
 from rdframe.data.checksums import published
 from rdframe.data.files import FileSpec, cache_root, data_root, download, require, verify
+from rdframe.data.tensors import Tensors
 
 URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist"
 SPLITS = ("train", "valid", "test")
@@ -78,5 +78,5 @@ class BinarizedMNISTDataModule(RDDataModule):
         sets = []
         for pixels in self._load():
             x = pixels.float().reshape(-1, *self.shape)  # (N, 1, 28, 28) in {0, 1}
-            sets.append(TensorDataset(x, torch.full((len(x),), -1, dtype=torch.long)))
+            sets.append(Tensors(x, torch.full((len(x),), -1, dtype=torch.long)))
         self.train_set, self.val_set, self.test_set = sets

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 from sklearn.datasets import load_digits
-from torch.utils.data import TensorDataset
 
 from rdframe.data.base import RDDataModule
+from rdframe.data.tensors import Tensors
 from rdframe.errors import ConfigError
 
 
@@ -52,6 +52,6 @@ class DigitsDataModule(RDDataModule):
         y = torch.as_tensor(labels, dtype=torch.long)
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.split_seed))
         train, val, test = order.split(self.sizes)
-        self.train_set = TensorDataset(x[train], y[train])
-        self.val_set = TensorDataset(x[val], y[val])
-        self.test_set = TensorDataset(x[test], y[test])
+        self.train_set = Tensors(x[train], y[train])
+        self.val_set = Tensors(x[val], y[val])
+        self.test_set = Tensors(x[test], y[test])

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset
 from torchvision import datasets
 
 from rdframe.data.base import RDDataModule
 from rdframe.data.binarize import DynamicBinarization
 from rdframe.data.checksums import published
 from rdframe.data.files import FileSpec, cache_root, data_root, require, verify
+from rdframe.data.tensors import Tensors
 from rdframe.errors import ConfigError, DataError, one_line
 from rdframe.seeding import derive_seed
 
@@ -137,11 +138,11 @@ class IdxDataModule(RDDataModule):
         x = images.unsqueeze(1).float() / 255  # (N, 1, 28, 28), grey levels in [0, 1]
         y = labels.long()
         if not self.binarize:
-            return TensorDataset(x, y)
+            return Tensors(x, y)
         if not self.dynamic:
-            return TensorDataset((x > self.threshold).float(), y)
+            return Tensors((x > self.threshold).float(), y)
         if fixed:
-            return TensorDataset(torch.bernoulli(x, generator=rng), y)
+            return Tensors(torch.bernoulli(x, generator=rng), y)
         return DynamicBinarization(x, y, seed=derive_seed(self.seed, self.binarize_seed))
 
 

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from torch.utils.data import TensorDataset
 
 from rdframe.data.base import RDDataModule
 from rdframe.data.binary_source import BinaryMixtureSource
 from rdframe.data.gaussian_source import LinearGaussianSource
+from rdframe.data.tensors import Tensors
 from rdframe.errors import ConfigError
 
 SOURCES = ("binary", "gaussian")
@@ -77,5 +77,5 @@ class SyntheticDataModule(RDDataModule):
         sets = []
         for n in self.sizes:
             x, y = self.source.sample(n, rng)
-            sets.append(TensorDataset(x.float(), y.long()))
+            sets.append(Tensors(x.float(), y.long()))
         self.train_set, self.val_set, self.test_set = sets
