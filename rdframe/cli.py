@@ -2,8 +2,9 @@
 
     rdframe train  [overrides …]        one run (Hydra), e.g. objective.beta=0.5 encoder=mlp
     rdframe sweep  [overrides …]        many runs (Hydra multirun), e.g. objective.beta=0.1,1,10
-    rdframe plot   RUN_OR_SWEEP … [-o rd_plane] [--title T]   the RD plane (PNG, PDF); bottleneck
-                   runs on the information plane, rd_plane_information_plane.{png,pdf}
+    rdframe plot   RUN_OR_SWEEP … [-o rd_plane] [--title T] [--elbo-tolerance T]
+                   [--min-rate-gap G]   the RD plane (PNG, PDF), the families at β = 1 and a
+                   same-ELBO group side by side; bottleneck runs on the information plane
     rdframe report RUN_OR_SWEEP … [--csv report.csv] [--min-rate R] [--elbo-tolerance T]
                    [--min-rate-gap G]   the table of runs, then the Pareto frontier, the best
                    ELBO, the lowest D at a rate ≥ R, the runs of one ELBO but different rates
@@ -105,6 +106,22 @@ class _Parser(argparse.ArgumentParser):
         stop(RDFrameError(f"{self.prog}: {message} (see {self.prog} --help)"))
 
 
+def _parse_with_groups(parser: _Parser, argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed with the options of same-ELBO groups added, every number of nats
+    among the options checked finite and >= 0."""
+    parser.add_argument("--elbo-tolerance", type=float, default=1.0,
+                        help="same-ELBO groups: ELBOs within this many nats (default 1)")
+    parser.add_argument("--min-rate-gap", type=float, default=5.0,
+                        help="same-ELBO groups: rates at least this many nats apart (default 5)")
+    args = parser.parse_args(argv)
+    for name in ("min_rate", "elbo_tolerance", "min_rate_gap"):
+        value = getattr(args, name, None)
+        if value is not None and not 0 <= value < float("inf"):
+            parser.error(f"--{name.replace('_', '-')} must be a finite number of nats >= 0, "
+                         f"got {value}")
+    return args
+
+
 def _plot(argv: list[str]) -> None:
     from rdframe.evaluation.plot import plot_rd_plane
     from rdframe.results import find_results, has_pictures
@@ -116,13 +133,14 @@ def _plot(argv: list[str]) -> None:
                         help="output stem: STEM.{png,pdf} the RD plane of every run but the "
                         "bottleneck's, STEM_information_plane.{png,pdf} that of the bottleneck's")
     parser.add_argument("--title", default=None)
-    args = parser.parse_args(argv)
+    args = _parse_with_groups(parser, argv)
     results = find_results(args.paths)
     paths = plot_rd_plane(results, Path(args.out), title=args.title)
     if any(has_pictures(r) for r in results):  # matplotlib.pyplot only for runs with pictures
         from rdframe.evaluation.gallery import comparison_figures
 
-        paths += comparison_figures(results, Path(args.out))
+        paths += comparison_figures(results, Path(args.out), args.elbo_tolerance,
+                                    args.min_rate_gap)
     print("rdframe: wrote " + ", ".join(map(str, paths)))
 
 
@@ -136,16 +154,7 @@ def _report(argv: list[str]) -> None:
     parser.add_argument("--csv", default=None, help="also write the table as CSV here")
     parser.add_argument("--min-rate", type=float, default=None,
                         help="also the run of lowest D among those with R >= this (nats)")
-    parser.add_argument("--elbo-tolerance", type=float, default=1.0,
-                        help="same-ELBO groups: ELBOs within this many nats (default 1)")
-    parser.add_argument("--min-rate-gap", type=float, default=5.0,
-                        help="same-ELBO groups: rates at least this many nats apart (default 5)")
-    args = parser.parse_args(argv)
-    for name in ("min_rate", "elbo_tolerance", "min_rate_gap"):
-        value = getattr(args, name)
-        if value is not None and not 0 <= value < float("inf"):
-            parser.error(f"--{name.replace('_', '-')} must be a finite number of nats >= 0, "
-                         f"got {value}")
+    args = _parse_with_groups(parser, argv)
     results = find_results(args.paths)
     print(markdown_report(results, args.min_rate, args.elbo_tolerance, args.min_rate_gap),
           end="")

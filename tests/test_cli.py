@@ -72,6 +72,11 @@ def test_plot_and_report_read_the_sweep(sweep, tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "plane.png").stat().st_size > 10_000
     assert (tmp_path / "plane_families.png").stat().st_size > 1_000  # the runs have pictures
+    assert not (tmp_path / "plane_same_elbo.png").exists()  # ELBOs apart: no group by default
+    done = rdframe("plot", str(sweep), "-o", str(tmp_path / "loose"), "--elbo-tolerance", "1e6",
+                   "--min-rate-gap", "0", cwd=tmp_path)  # any two runs make a group
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "loose_same_elbo.png").stat().st_size > 1_000
     done = rdframe("report", str(sweep), "--csv", str(tmp_path / "t.csv"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]

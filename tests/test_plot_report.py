@@ -270,12 +270,16 @@ def test_report_command_passes_the_rate_and_the_tolerances_on(results, tmp_path,
     assert [described(line)[0] for line in groups[1:]] == [4.0, 0.5]
 
 
-@pytest.mark.parametrize("option", ["--min-rate", "--elbo-tolerance", "--min-rate-gap"])
+@pytest.mark.parametrize(("command", "option"), [
+    ("report", "--min-rate"), ("report", "--elbo-tolerance"), ("report", "--min-rate-gap"),
+    ("plot", "--elbo-tolerance"), ("plot", "--min-rate-gap")])
 @pytest.mark.parametrize("value", ["-1", "nan", "inf"])
-def test_report_refuses_a_negative_or_non_finite_number_of_nats(results, tmp_path, capsys,
-                                                                  option, value):
+def test_report_and_plot_refuse_a_negative_or_non_finite_number_of_nats(
+    results, tmp_path, capsys, command, option, value
+):
     with pytest.raises(SystemExit) as stopped:
-        main(["report", str(tmp_path / "sweep"), f"{option}={value}"])
+        main([command, str(tmp_path / "sweep"), f"{option}={value}", "-o", str(tmp_path / "p")]
+             if command == "plot" else [command, str(tmp_path / "sweep"), f"{option}={value}"])
     assert stopped.value.code == 2
     assert f"{option} must be a finite number of nats >= 0" in capsys.readouterr().err
 
