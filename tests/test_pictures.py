@@ -200,10 +200,12 @@ def test_pictures_of_every_image_size_and_of_sampled_decoders(tmp_path, shape, d
 # --- The galleries, from hand-made arrays: no torch, no training -----------------------------
 
 def hand_made_run(folder: Path, family: tuple[str, str, str], beta: float, rate: float,
-                  level: float, data: np.ndarray) -> RunResult:
-    """A run folder with an rd.json and pictures whose reconstructions are all ``level``."""
-    result = RunResult(rate, 90.0 - rate, -90.0, 89.0, 10, beta, "beta_vae", *family, "mnist",
-                       None, 0, 1, 1, 1.0)
+                  level: float, data: np.ndarray, sigma: float | None = None) -> RunResult:
+    """A run folder with an rd.json and pictures whose reconstructions are all ``level``; a
+    target-rate run where ``sigma`` is given."""
+    objective = "beta_vae" if sigma is None else "target_rate"
+    result = RunResult(rate, 90.0 - rate, -90.0, 89.0, 10, beta, objective, *family, "mnist",
+                       None, 0, 1, 1, 1.0, sigma=sigma)
     result.write(folder)
     reconstructions = np.full((2, *data.shape), level)
     save_pictures({"data": data, "reconstructions": reconstructions, "samples": data,
@@ -231,6 +233,20 @@ def test_family_gallery_has_one_row_per_family_at_beta_one(sweep, tmp_path):
     paths = family_gallery(sweep, tmp_path / "families")
     assert [p.name for p in paths] == ["families.png", "families.pdf"]
     assert all(p.stat().st_size > 0 for p in paths)
+
+
+def test_family_gallery_orders_the_paper_families_and_leaves_target_rates_out(tmp_path):
+    """Rows in the order of the symbols (−−−, −−v, …, +++), whatever the runs' order on disk;
+    a target-rate run at "β = 1" (a weight of another term) is no β = 1 run of its family."""
+    data = np.random.default_rng(0).random((4, 1, 28, 28))
+    runs = [(("iaf", "pixelcnn", "maf"), 0.1, None), (("conv", "conv", "standard_normal"), 0.2,
+            10.0), (("conv", "conv", "vamp"), 0.3, None), (("conv", "pixelcnn", "maf"), 0.4,
+            None), (("conv", "conv", "standard_normal"), 0.5, None)]
+    for i, (family, level, sigma) in enumerate(runs):
+        hand_made_run(tmp_path / str(i), family, 1.0, 5.0, level, data, sigma)
+    _, rows = family_rows(find_results([tmp_path]))
+    assert [label for label, _ in rows] == ["−−−", "−−v", "−++", "+++"]
+    assert [float(images.mean()) for _, images in rows] == pytest.approx([0.5, 0.3, 0.4, 0.1])
 
 
 def test_group_gallery_labels_each_run_with_family_beta_rate_and_distortion(sweep, tmp_path):

@@ -211,18 +211,39 @@ Rows = list[tuple[str, np.ndarray]]
 
 def family_rows(results: Sequence[RunResult], beta: float = 1.0) -> tuple[np.ndarray, Rows]:
     """The test images, and per family a row (its label, its first draw's reconstructions)
-    from the first run of that family in ``results`` at β = ``beta`` with pictures; an
-    RDFrameError if there is none."""
+    from the first run of that family in ``results`` at β = ``beta`` with pictures, a
+    β-weighted objective's (not a target rate's, whose β weighs another term); an
+    RDFrameError if there is none. The paper's families come in the order of their symbols
+    (−−−, −−v, −−+, −+−, …), any others after them by name."""
     chosen: dict[str, tuple[RunResult, dict[str, np.ndarray]]] = {}
-    at_beta = [r for r in results if math.isclose(r.beta, beta, rel_tol=1e-9)]
+    at_beta = [r for r in results
+               if math.isclose(r.beta, beta, rel_tol=1e-9) and r.sigma is None]
     for result, arrays in _pictured(at_beta):
         chosen.setdefault(result.family, (result, arrays))
     if not chosen:
         raise RDFrameError(f"no run at beta={beta:g} with pictures/{ARRAYS} among "
                            f"{len(results)} runs; train with pictures.enabled=true")
-    pictured = list(chosen.values())
+    pictured = [chosen[family] for family in sorted(chosen, key=family_order)]
     rows = [(r.family, a["reconstructions"][0]) for r, a in pictured]
     return _same_images(pictured), rows
+
+
+def family_order(family: str) -> tuple[int, str]:
+    """Sort key of a family: the paper's by their symbols, "−" before "v" before "+", slot by
+    slot; any other family after them, by name.
+
+    >>> sorted(["+−−", "−−+", "mlp/mlp/mog", "−−v", "−+−", "−−−"], key=family_order)
+    ['−−−', '−−v', '−−+', '−+−', '+−−', 'mlp/mlp/mog']
+    """
+    if len(family) != 3 or not set(family) <= set(SYMBOL_ORDER):
+        return len(SYMBOL_ORDER) ** 3, family
+    rank = 0
+    for symbol in family:
+        rank = rank * len(SYMBOL_ORDER) + SYMBOL_ORDER.index(symbol)
+    return rank, family
+
+
+SYMBOL_ORDER = "−v+"
 
 
 def family_gallery(
