@@ -257,13 +257,18 @@ def family_gallery(
 
 
 def group_label(result: RunResult) -> str:
-    """A row's label: family, β, rate and distortion (nats).
+    """A row's label: family, β (σ for a target rate), rate and distortion (nats).
 
     >>> group_label(RunResult(12.3, 80.04, -92.3, None, 0, 0.5, "beta_vae", "conv", "conv",
     ...                       "vamp", "mnist", None, 0, 1, 1, 1.0))
     '−−v β=0.5 R=12.3 D=80.0'
+    >>> group_label(RunResult(10.4, 125.4, -135.8, None, 0, 1.0, "target_rate", "conv",
+    ...                       "pixelcnn", "standard_normal", "mnist", None, 0, 1, 1, 1.0,
+    ...                       sigma=10.0))
+    '−+− σ=10 R=10.4 D=125.4'
     """
-    return f"{result.family} β={result.beta:g} R={result.rate:.1f} D={result.distortion:.1f}"
+    weight = f"β={result.beta:g}" if result.sigma is None else f"σ={result.sigma:g}"
+    return f"{result.family} {weight} R={result.rate:.1f} D={result.distortion:.1f}"
 
 
 def group_rows(results: Sequence[RunResult]) -> tuple[np.ndarray, Rows]:
