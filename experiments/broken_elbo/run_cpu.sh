@@ -17,5 +17,18 @@ rdframe sweep experiment=target_rate "${common[@]:1}" marginal=standard_normal \
     objective.sigma=10.0,30.0 hydra.sweep.dir="$out/target_rate"
 rdframe sweep "${common[@]}" encoder=iaf decoder=pixelcnn marginal=maf \
     objective.beta=0.1,0.3,3.0,10.0 hydra.sweep.dir="$out/beta_richest"
-rdframe report "$out" --min-rate 5 --csv "$out/report.csv" > "$out/report.md"
-rdframe plot "$out" -o "$out/rd_plane"
+# the table, the plane and the comparison figures (run from inside $out, so that the report
+# names runs by their folders within it)
+cd "$out"
+rdframe report . --min-rate 5 --min-rate-gap 3 --csv report.csv > report.md
+rdframe plot . -o rd_plane --min-rate-gap 3 --title "Fixing a Broken ELBO, reduced study (budget=cpu)"
+python - <<'PY'
+from pathlib import Path
+
+from rdframe.evaluation.gallery import group_gallery
+from rdframe.results import find_results
+
+runs = find_results(["families/3", "target_rate"])  # "−+−" at β = 1, then σ = 10 and 30
+group_gallery(runs, Path("target_rate_remedy"),
+              title="−+− (PixelCNN decoder): β = 1, then target rates σ = 10 and 30 nats")
+PY
