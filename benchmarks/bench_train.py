@@ -14,6 +14,8 @@ binarised MNIST, batch 100, fp32, Adam 1e-3, on batches already in memory. Metho
 - ``rdframe_lightning``: ``RDSystem`` under a Lightning ``Trainer``, logging rate, distortion,
   ELBO, loss and β as ``rdframe train`` does (to a CSV logger; no validation, checkpoints or
   progress bar: see ``bench_train_cli`` in ``run_all.py`` for the command end to end);
+- ``lightning_unchecked``: the same without the finite-gradient check of
+  ``on_before_optimizer_step`` (what the check costs; not how rdframe runs);
 - ``pythae``: pythae's VAE of the same layers through its own training step (optional).
 
 Each repeat runs every method once, in an order rotated from repeat to repeat, and times
@@ -124,8 +126,15 @@ class StepTimer(pl.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def rdframe_lightning(batches: list[Tensor]) -> float:
-    system = RDSystem(model(), BetaVAE(beta=1.0))
+class UncheckedSystem(RDSystem):
+    """RDSystem without its finite-gradient check, to measure what the check costs."""
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        pass
+
+
+def rdframe_lightning(batches: list[Tensor], system_class: type[RDSystem] = RDSystem) -> float:
+    system = system_class(model(), BetaVAE(beta=1.0))
     x = torch.cat(batches)
     # served as rdframe's data modules serve a set in memory: a batch gathered whole
     loader = DataLoader(gathering(Tensors(x, torch.zeros(len(x)))), batch_size=BATCH,
@@ -196,7 +205,8 @@ def main() -> None:
     torch.manual_seed(0)
     batches = load_batches(args.steps)
     methods: dict[str, Callable[[list[Tensor]], float]] = {
-        "plain": plain, "rdframe_model": rdframe_model, "rdframe_lightning": rdframe_lightning}
+        "plain": plain, "rdframe_model": rdframe_model, "rdframe_lightning": rdframe_lightning,
+        "lightning_unchecked": partial(rdframe_lightning, system_class=UncheckedSystem)}
     if (run := pythae_step()) is not None:
         methods["pythae"] = run
     names, seconds = list(methods), {name: [] for name in methods}
