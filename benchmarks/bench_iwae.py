@@ -1,8 +1,8 @@
 """IWAE evaluation time: rdframe's chunked estimator against a naive per-example loop.
 
 Both run the same model on the same binarised MNIST test images (the embedded digits when
-MNIST is not found), side by side in one process; pythae's ``VAE.get_nll`` on a model of the
-same size joins them when pythae imports. Prints a table and writes
+MNIST is not found), side by side in one process; pythae's ``VAE.get_nll`` on the same networks
+and weights joins them when pythae imports, so that its estimate can be set against rdframe's. Prints a table and writes
 ``benchmarks/results/iwae_<device>.json``.
 
     RDFRAME_DATA_DIR=../shared/data python benchmarks/bench_iwae.py --examples 200 \
@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from common import pythae_vae
 from torch import Tensor
 
 from rdframe.decoders import BernoulliMLPDecoder
@@ -81,15 +82,14 @@ def timed(fn: Callable[[], Tensor | float], device: torch.device) -> tuple[float
     return seconds, mean
 
 
-def pythae_nll(x: Tensor, samples: int, chunk: int, latent: int, hidden: int, device: torch.device):
-    """pythae's VAE.get_nll on its default MLP architecture, or the reason it cannot run."""
-    try:
-        from pythae.models import VAE, VAEConfig
-    except Exception as error:  # noqa: BLE001 — any import failure means: skip, say why
-        return None, f"pythae does not import: {type(error).__name__}: {error}"
-    config = VAEConfig(input_dim=tuple(x.shape[1:]), latent_dim=latent, reconstruction_loss="bce")
-    model = VAE(config).to(device).eval()  # get_nll returns the mean log-likelihood (nats)
-    return (lambda: model.get_nll(x, n_samples=samples, batch_size=chunk)), "pythae VAE.get_nll"
+def pythae_nll(model: RDModel, x: Tensor, samples: int, chunk: int):
+    """pythae's VAE.get_nll on ``model``'s own networks and weights (:func:`common.pythae_vae`),
+    or the reason it cannot run."""
+    vae = pythae_vae(model)
+    if vae is None:
+        return None, "pythae does not import"
+    vae = vae.to(x.device).eval()  # get_nll returns the mean log-likelihood (nats)
+    return (lambda: vae.get_nll(x, n_samples=samples, batch_size=chunk)), "pythae VAE.get_nll"
 
 
 def measure(x: Tensor, samples: int, args: argparse.Namespace, device: torch.device) -> dict:
@@ -101,7 +101,7 @@ def measure(x: Tensor, samples: int, args: argparse.Namespace, device: torch.dev
         "rdframe_chunked": lambda: iwae_log_likelihood(model, x, samples, rows),
         "naive_per_example": lambda: naive_loop(model, x, samples, chunk),
     }
-    fn, note = pythae_nll(x, samples, chunk, args.latent, args.hidden, device)
+    fn, note = pythae_nll(model, x, samples, chunk)
     if fn is not None and samples % chunk == 0:  # pythae rounds k down to a multiple of chunk
         runs["pythae_get_nll"] = fn
     record = {"samples": samples, "examples": len(x), "sample_chunk": chunk, "rows": rows,

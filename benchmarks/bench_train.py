@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from common import median_ratio, write_record
+from common import median_ratio, pythae_vae, write_record
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
@@ -151,36 +151,13 @@ def rdframe_lightning(batches: list[Tensor], system_class: type[RDSystem] = RDSy
 
 
 def pythae_step() -> Callable[[list[Tensor]], float] | None:
-    """pythae's VAE of the same layers, trained through its own forward and Adam, if pythae
-    imports (it is not a dependency of rdframe)."""
-    try:
-        from pythae.models import VAE, VAEConfig
-        from pythae.models.base.base_utils import ModelOutput
-        from pythae.models.nn import BaseDecoder, BaseEncoder
-    except Exception:  # noqa: BLE001 — any import failure: skip the method
+    """pythae's VAE of the same layers (:func:`common.pythae_vae` on a fresh model), trained
+    through its own forward and Adam, if pythae imports (it is not a dependency of rdframe)."""
+    if pythae_vae(model()) is None:
         return None
 
-    class Encoder(BaseEncoder):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = model().encoder.net
-
-        def forward(self, x: Tensor) -> ModelOutput:
-            loc, raw = self.net(x.flatten(1)).chunk(2, dim=-1)
-            scale = nn.functional.softplus(raw) + 1e-4
-            return ModelOutput(embedding=loc, log_covariance=2 * scale.log())
-
-    class Decoder(BaseDecoder):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = model().decoder.net
-
-        def forward(self, z: Tensor) -> ModelOutput:
-            return ModelOutput(reconstruction=torch.sigmoid(self.net(z)).view(-1, 1, 28, 28))
-
     def run(batches: list[Tensor]) -> float:
-        config = VAEConfig(input_dim=(1, 28, 28), latent_dim=LATENT, reconstruction_loss="bce")
-        vae = VAE(config, encoder=Encoder(), decoder=Decoder())
+        vae = pythae_vae(model())
         optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
 
         def step(x: Tensor) -> None:

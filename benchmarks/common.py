@@ -1,4 +1,5 @@
-"""What the benchmark scripts share: paired ratios and their JSON records."""
+"""What the benchmark scripts share: paired ratios, their JSON records, and pythae's VAE on
+rdframe's own networks."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def median_ratio(times: Sequence[float], references: Sequence[float]) -> float:
@@ -25,3 +27,41 @@ def write_record(path: Path | str, record: dict) -> Path:
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def pythae_vae(model: Any) -> Any | None:
+    """pythae 0.1.2's ``VAE`` on the networks of ``model``, an rdframe ``RDModel`` with an MLP
+    encoder and a Bernoulli MLP decoder: the same modules, so the same weights, and the same
+    encoder scale, softplus(raw + shift) + min_scale, handed to pythae as a log-variance.
+    None where pythae does not import (it is not a dependency of rdframe)."""
+    try:
+        import torch
+        from pythae.models import VAE, VAEConfig
+        from pythae.models.base.base_utils import ModelOutput
+        from pythae.models.nn import BaseDecoder, BaseEncoder
+    except Exception:  # noqa: BLE001 — any import failure: no pythae method
+        return None
+    encoder, decoder = model.encoder, model.decoder
+
+    class Encoder(BaseEncoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = encoder.net
+
+        def forward(self, x: torch.Tensor) -> ModelOutput:
+            loc, raw = self.net(x.flatten(1)).chunk(2, dim=-1)
+            scale = torch.nn.functional.softplus(raw + encoder.scale_shift) + encoder.min_scale
+            return ModelOutput(embedding=loc, log_covariance=2 * scale.log())
+
+    class Decoder(BaseDecoder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = decoder.net
+
+        def forward(self, z: torch.Tensor) -> ModelOutput:
+            logits = self.net(z).view(-1, *decoder.output_shape)
+            return ModelOutput(reconstruction=torch.sigmoid(logits))
+
+    config = VAEConfig(input_dim=tuple(decoder.output_shape), latent_dim=encoder.latent_dim,
+                       reconstruction_loss="bce")
+    return VAE(config, encoder=Encoder(), decoder=Decoder())
