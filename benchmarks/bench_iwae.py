@@ -2,8 +2,8 @@
 
 Both run the same model on the same binarised MNIST test images (the embedded digits when
 MNIST is not found), side by side in one process; pythae's ``VAE.get_nll`` on the same networks
-and weights joins them when pythae imports, so that its estimate can be set against rdframe's. Prints a table and writes
-``benchmarks/results/iwae_<device>.json``.
+and weights joins them when pythae imports, so that its estimate can be set against rdframe's.
+Prints a table and writes ``benchmarks/results/iwae_<device>.json``.
 
     RDFRAME_DATA_DIR=../shared/data python benchmarks/bench_iwae.py --examples 200 \
         --samples 100 1000 5000
