@@ -1,6 +1,7 @@
-"""Learning curves of a reproduction: train and validation ELBO per epoch, from a run's CSV log.
+"""Learning curves of a reproduction: train and validation metrics per epoch, from a run's CSV
+log; one panel per metric (default: −ELBO; the bottleneck: ``--metrics distortion rate``).
 
-    python experiments/reproductions/curves.py RUN_DIR OUT.png [--title TITLE]
+    python experiments/reproductions/curves.py RUN_DIR OUT.png [--title TITLE] [--metrics …]
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+LABELS = {"distortion": "D (the bottleneck's: label cross-entropy)", "rate": "R"}
 
 
 def per_epoch(log: Path, key: str) -> tuple[list[int], list[float]]:
@@ -32,14 +35,21 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--title", default=None)
+    parser.add_argument("--metrics", nargs="+", default=["elbo"])
     args = parser.parse_args()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for stage in ("train", "val"):
-        epochs, elbo = per_epoch(args.run / "logs" / "metrics.csv", f"{stage}/elbo")
-        ax.plot(epochs, [-v for v in elbo], label=f"{stage}: −ELBO")
-    ax.set(xlabel="epoch", ylabel="nats per example", title=args.title)
-    ax.set_ylim(top=min(ax.get_ylim()[1], 130))
-    ax.legend()
+    fig, axes = plt.subplots(1, len(args.metrics), figsize=(6.4 * len(args.metrics), 4.0),
+                             squeeze=False)
+    for ax, metric in zip(axes[0], args.metrics):
+        sign, name = (-1, "−ELBO") if metric == "elbo" else (1, LABELS.get(metric, metric))
+        for stage in ("train", "val"):
+            epochs, values = per_epoch(args.run / "logs" / "metrics.csv", f"{stage}/{metric}")
+            ax.plot(epochs, [sign * v for v in values], label=f"{stage}: {name}")
+        ax.set(xlabel="epoch", ylabel="nats per example", title=args.title)
+        if metric == "elbo":
+            ax.set_ylim(top=min(ax.get_ylim()[1], 130))
+        else:  # from the first epoch's hundreds of nats to the last's few hundredths
+            ax.set_yscale("log")
+        ax.legend()
     fig.tight_layout()
     fig.savefig(args.out, dpi=120)
 
