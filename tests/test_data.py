@@ -25,6 +25,7 @@ from rdframe.data import (
     SyntheticDataModule,
 )
 from rdframe.data.tensors import Tensors
+from rdframe.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "rdframe" / "conf" / "data"
 
@@ -108,6 +109,32 @@ def test_mnist_split_follows_its_seed(data_dir, cache_dir, mnist):
     again.setup()
     assert torch.equal(tensors(again.val_set)[0], tensors(mnist.val_set)[0])
     assert not torch.equal(tensors(other.val_set)[1], tensors(mnist.val_set)[1])
+
+
+def test_mnist_without_validation_trains_on_every_training_image(data_dir, cache_dir):
+    """val_size=0, as the VIB's reference reads MNIST: all 60,000 training images, every
+    digit in its published count, and a validation loader with no batch."""
+    data = MNISTDataModule(data_dir=data_dir, cache_dir=cache_dir, val_size=0)
+    data.setup()
+    assert sizes(data) == [60_000, 0, 10_000]
+    assert torch.bincount(tensors(data.train_set)[1]).tolist() == MNIST_TRAIN_LABELS
+    assert len(data.val_dataloader()) == 0
+    with pytest.raises(ConfigError, match=r"val_size must lie in \[0, 60000\), got -1"):
+        MNISTDataModule(data_dir=data_dir, val_size=-1)
+
+
+def test_a_run_without_validation_trains_and_tests(data_dir, tmp_path):
+    """``data.val_size=0``: no validation loop, no best checkpoint; the run still trains,
+    saves its last checkpoint and scores the test split."""
+    from conftest import compose_config
+
+    from rdframe.train import run
+
+    result = run(compose_config(["experiment=repro_vib", "data.val_size=0", "logger=none",
+                                 "trainer.max_epochs=1", "trainer.limit_train_batches=3"],
+                                tmp_path))
+    assert result.steps == 3 and 0 <= result.error <= 1
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_fashion_mnist_loads_with_balanced_classes(data_dir, cache_dir):

@@ -32,11 +32,12 @@ class IdxDataModule(RDDataModule):
     """A 28×28 grey set in torchvision's layout (``{data_dir}/{Class}/raw/*-idx?-ubyte``).
 
     Split (``val_size=10000`` by default): train and validation are the official 60,000
-    training images split 50,000/10,000 by a permutation seeded with ``split_seed``; test is
-    the official 10,000. x holds grey levels in [0, 1]; with ``binarize`` it is binary: a fresh
-    Bernoulli draw of the grey levels each epoch (``dynamic``; the validation and test images
-    drawn once with ``binarize_seed``, the training draws with the run's ``seed`` too) or grey
-    levels above ``threshold``. Files are checked against the published checksums on first
+    training images split 50,000/10,000 by a permutation seeded with ``split_seed``
+    (``val_size=0``: all 60,000 train, and no validation runs); test is the official 10,000.
+    x holds grey levels in [0, 1]; with ``binarize`` it is binary: a fresh Bernoulli draw of
+    the grey levels each epoch (``dynamic``; the validation and test images drawn once with
+    ``binarize_seed``, the training draws with the run's ``seed`` too) or grey levels above
+    ``threshold``. Files are checked against the published checksums on first
     use (the record is kept in ``cache_dir``).
     """
 
@@ -60,9 +61,10 @@ class IdxDataModule(RDDataModule):
         **loader_options: int | bool | None,
     ) -> None:
         super().__init__(batch_size, **loader_options)
-        if not 0 < val_size < TRAIN_SIZE:
+        if not 0 <= val_size < TRAIN_SIZE:
             raise ConfigError(
-                f"{self.name}: val_size must lie in (0, {TRAIN_SIZE}), got {val_size}"
+                f"{self.name}: val_size must lie in [0, {TRAIN_SIZE}), got {val_size} (0: train "
+                f"on all {TRAIN_SIZE:,} training images, with no validation)"
             )
         self.data_dir, self.download, self.cache_dir = data_dir, download, cache_dir
         self.binarize, self.dynamic, self.threshold = binarize, dynamic, threshold
