@@ -16,6 +16,8 @@ binarised MNIST, batch 100, fp32, Adam 1e-3, on batches already in memory. Metho
   progress bar: see ``bench_train_cli`` in ``run_all.py`` for the command end to end);
 - ``lightning_unchecked``: the same without the finite-gradient check of
   ``on_before_optimizer_step`` (what the check costs; not how rdframe runs);
+- ``model_compiled``: ``rdframe_model`` with its loss (forward, and backward through
+  AOTAutograd) under ``torch.compile``; its first call, the compilation, falls in the warm-up;
 - ``pythae``: pythae's VAE of the same layers through its own training step (optional).
 
 Each repeat runs every method once, in an order rotated from repeat to repeat, and times
@@ -101,13 +103,18 @@ def plain(batches: list[Tensor]) -> float:
     return timed_steps(step, batches)
 
 
-def rdframe_model(batches: list[Tensor]) -> float:
+def rdframe_model(batches: list[Tensor], compiled: bool = False) -> float:
     m, objective = model(), BetaVAE(beta=1.0)
     factory = partial(torch.optim.Adam, lr=1e-3)  # as RDSystem builds it: fused where it can
+
+    def loss_of(x: Tensor) -> Tensor:
+        return objective.loss(m.terms(x), 0).mean()
+
     optimizer = factory(m.parameters(), **fused_options(factory, m.parameters()))
+    loss_of = torch.compile(loss_of) if compiled else loss_of
 
     def step(x: Tensor) -> None:
-        loss = objective.loss(m.terms(x), 0).mean()
+        loss = loss_of(x)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -183,7 +190,8 @@ def main() -> None:
     batches = load_batches(args.steps)
     methods: dict[str, Callable[[list[Tensor]], float]] = {
         "plain": plain, "rdframe_model": rdframe_model, "rdframe_lightning": rdframe_lightning,
-        "lightning_unchecked": partial(rdframe_lightning, system_class=UncheckedSystem)}
+        "lightning_unchecked": partial(rdframe_lightning, system_class=UncheckedSystem),
+        "model_compiled": partial(rdframe_model, compiled=True)}
     if (run := pythae_step()) is not None:
         methods["pythae"] = run
     names, seconds = list(methods), {name: [] for name in methods}
