@@ -48,7 +48,7 @@ from rdframe.evaluation.gallery import PICTURES
 from rdframe.memory import iwae_rows
 from rdframe.model import RDModel
 from rdframe.objectives import Objective
-from rdframe.pictures import has_images, write_pictures
+from rdframe.pictures import has_images, picture_counts, write_pictures
 from rdframe.results import RESULTS_FILE
 from rdframe.seeding import derive_seed
 from rdframe.system import RDSystem, check_target
@@ -125,9 +125,8 @@ def draw_pictures(run_dir: Path | str, weights: str | None = None,
     load_weights(system, run_dir / CHECKPOINTS[weights])
     system.to(choose_device(device))
     data.setup("test")
-    options = dict(cfg.get("pictures") or {})
-    options.pop("enabled", None)
-    write_pictures(system.model, data.test_set, run_dir, cfg.get("seed", 0), **options)
+    write_pictures(system.model, data.test_set, run_dir, cfg.get("seed", 0),
+                   **picture_counts(cfg.get("pictures")))
     return run_dir / PICTURES
 
 

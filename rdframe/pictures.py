@@ -15,7 +15,7 @@ are described in :mod:`rdframe.evaluation.gallery`, which reads them without tor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -174,6 +174,16 @@ def write_pictures(model: RDModel, dataset: Dataset, run_dir: Path, seed: int = 
     arrays = make_pictures(model, spread_images(dataset, RANKED), seed=seed, **counts)
     save_pictures(arrays, Path(run_dir) / PICTURES)
     return arrays
+
+
+def picture_counts(options: Mapping[str, object] | None) -> dict[str, int]:
+    """The counts of a config's ``pictures`` group (images, reconstructions, …) for
+    :func:`write_pictures`, its ``enabled`` switch left out.
+
+    >>> picture_counts({"enabled": True, "images": 8, "samples": 16})
+    {'images': 8, 'samples': 16}
+    """
+    return {k: v for k, v in (options or {}).items() if k != "enabled"}
 
 
 def spread(length: int, n: int) -> list[int]:

@@ -42,7 +42,7 @@ from rdframe.errors import ConfigError, RDFrameError, reportable
 from rdframe.evaluation.gallery import grids
 from rdframe.loggers import log_config, log_results, sweep_group
 from rdframe.model import RDModel
-from rdframe.pictures import has_images, write_pictures
+from rdframe.pictures import has_images, picture_counts, write_pictures
 from rdframe.resolvers import register_resolvers
 from rdframe.results import RESULTS_FILE, RunResult
 from rdframe.system import RDSystem, check_target
@@ -187,12 +187,13 @@ def _pictures(cfg: DictConfig, data: RDDataModule, model: RDModel) -> dict[str, 
     """The run's pictures of test images (``pictures`` in the config) saved in
     output_dir/pictures, and their grids for the loggers; none for a classifier decoder, or
     with pictures.enabled=false."""
-    options = dict(cfg.get("pictures") or {})
-    if not options.pop("enabled", False) or not has_images(model):
+    options = cfg.get("pictures") or {}
+    if not options.get("enabled", False) or not has_images(model):
         return {}
     if data.test_set is None:
         data.setup("test")
-    return grids(write_pictures(model, data.test_set, Path(cfg.output_dir), cfg.seed, **options))
+    return grids(write_pictures(model, data.test_set, Path(cfg.output_dir), cfg.seed,
+                                **picture_counts(options)))
 
 
 def _tested(cfg: DictConfig, trainer: pl.Trainer) -> str | None:

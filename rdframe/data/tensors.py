@@ -9,6 +9,7 @@ itself, gathered by one index per tensor (a slice for the consecutive batches of
 and test); :func:`collate` passes it on untouched. The sets themselves stay ordinary map-style
 sets for any other loader.
 
+>>> from torch.utils.data import DataLoader
 >>> data = Tensors(torch.arange(10.0).view(5, 2), torch.arange(5))
 >>> loader = DataLoader(Gathering(data), batch_size=2, collate_fn=collate)
 >>> [y.tolist() for _, y in loader]
@@ -22,7 +23,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate  # noqa: F401
+from torch.utils.data import Dataset, TensorDataset, default_collate
 
 
 class Batch(tuple):

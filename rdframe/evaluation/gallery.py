@@ -228,6 +228,9 @@ def family_rows(results: Sequence[RunResult], beta: float = 1.0) -> tuple[np.nda
     return _same_images(pictured), rows
 
 
+SYMBOL_ORDER = "−v+"  # a slot's choices in the paper's order: fixed, VampPrior, learned
+
+
 def family_order(family: str) -> tuple[int, str]:
     """Sort key of a family: the paper's by their symbols, "−" before "v" before "+", slot by
     slot; any other family after them, by name.
@@ -241,9 +244,6 @@ def family_order(family: str) -> tuple[int, str]:
     for symbol in family:
         rank = rank * len(SYMBOL_ORDER) + SYMBOL_ORDER.index(symbol)
     return rank, family
-
-
-SYMBOL_ORDER = "−v+"
 
 
 def family_gallery(
