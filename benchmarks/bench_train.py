@@ -4,12 +4,14 @@ modules (and pythae 0.1.2's VAE where it imports), as paired ratios.
     RDFRAME_DATA_DIR=../shared/data python benchmarks/bench_train.py [--steps 60 --repeats 5]
 
 One model for every method: the MLP VAE 784-512-512-64 with a Bernoulli decoder on static
-binarised MNIST, batch 100, fp32, Adam 1e-3, on batches already in memory. Methods:
+binarised MNIST, batch 100, fp32, Adam 1e-3, on batches already in memory; the ``_vamp``
+methods put a VampPrior of K = 50 pseudo-inputs in place of N(0, I). Methods:
 
 - ``plain``: the encoder's and decoder's ``nn.Sequential`` networks with the loss written out
   by hand (reparameterised draw, Monte-Carlo rate, Bernoulli log-likelihood), ``Adam.step``;
 - ``rdframe_model``: ``RDModel.terms`` and the objective, Adam as ``RDSystem`` builds it (the
-  fused kernel): the library without Lightning, so that its ratio to ``rdframe_lightning`` is
+  fused kernel), torch.distributions' argument checks off as in ``RDSystem``'s training step:
+  the library without Lightning, so that its ratio to ``rdframe_lightning`` is
   what Lightning costs;
 - ``rdframe_lightning``: ``RDSystem`` under a Lightning ``Trainer``, logging rate, distortion,
   ELBO, loss and β as ``rdframe train`` does (to a CSV logger; no validation, checkpoints or
@@ -18,11 +20,15 @@ binarised MNIST, batch 100, fp32, Adam 1e-3, on batches already in memory. Metho
   ``on_before_optimizer_step`` (what the check costs; not how rdframe runs);
 - ``model_compiled``: ``rdframe_model`` with its loss (forward, and backward through
   AOTAutograd) under ``torch.compile``; its first call, the compilation, falls in the warm-up;
-- ``pythae``: pythae's VAE of the same layers through its own training step (optional).
+- ``pythae``: pythae's VAE of the same layers through its own training step (optional);
+- ``rdframe_model_vamp``, ``rdframe_lightning_vamp``, ``pythae_vamp``: the library loop,
+  ``RDSystem`` under the Trainer and pythae's ``VAMP``, with the VampPrior.
 
 Each repeat runs every method once, in an order rotated from repeat to repeat, and times
 ``--steps`` steps after 5 warm-up steps; the ratio of a method to ``plain`` is taken within each
-repeat (the machine's load is shared by both) and the median over repeats is reported.
+repeat (the machine's load is shared by both) and the median over repeats is reported. The
+record's ``comparisons`` are paired ratios between methods: pythae's time over rdframe's (its
+throughput as a multiple of pythae's), and Lightning's cost, ``RDSystem`` over the library loop.
 """
 
 from __future__ import annotations
@@ -43,13 +49,20 @@ from torch.utils.data import DataLoader
 from rdframe.data.tensors import Tensors, collate, gathering
 from rdframe.decoders import BernoulliMLPDecoder
 from rdframe.encoders import GaussianMLPEncoder
-from rdframe.marginals import StandardNormal
+from rdframe.marginals import StandardNormal, VampPrior
 from rdframe.model import RDModel
 from rdframe.objectives import BetaVAE
-from rdframe.system import RDSystem, fused_options
+from rdframe.system import RDSystem, argument_validation, fused_options
 
 RESULTS = Path(__file__).resolve().parent / "results"
-WARMUP, BATCH, LATENT, HIDDEN = 5, 100, 64, (512, 512)
+WARMUP, BATCH, LATENT, HIDDEN, COMPONENTS = 5, 100, 64, (512, 512), 50
+# (slower, faster) method pairs whose paired ratio the record reports
+COMPARISONS = {
+    "throughput vs pythae, VAE": ("pythae", "rdframe_lightning"),
+    "throughput vs pythae, VAMP": ("pythae_vamp", "rdframe_lightning_vamp"),
+    "Lightning's cost, VAE": ("rdframe_lightning", "rdframe_model"),
+    "Lightning's cost, VAMP": ("rdframe_lightning_vamp", "rdframe_model_vamp"),
+}
 
 
 def load_batches(steps: int) -> list[Tensor]:
@@ -62,10 +75,12 @@ def load_batches(steps: int) -> list[Tensor]:
     return list(x.split(BATCH))
 
 
-def model() -> RDModel:
+def model(vamp: bool = False) -> RDModel:
     encoder = GaussianMLPEncoder((1, 28, 28), LATENT, HIDDEN)
     decoder = BernoulliMLPDecoder(LATENT, (1, 28, 28), HIDDEN)
-    return RDModel(encoder, decoder, StandardNormal(LATENT))
+    marginal = (VampPrior(encoder, (1, 28, 28), COMPONENTS, init_loc=0.13, bounds=(0.0, 1.0))
+                if vamp else StandardNormal(LATENT))
+    return RDModel(encoder, decoder, marginal)
 
 
 def timed_steps(step: Callable[[Tensor], None], batches: list[Tensor]) -> float:
@@ -103,12 +118,13 @@ def plain(batches: list[Tensor]) -> float:
     return timed_steps(step, batches)
 
 
-def rdframe_model(batches: list[Tensor], compiled: bool = False) -> float:
-    m, objective = model(), BetaVAE(beta=1.0)
+def rdframe_model(batches: list[Tensor], compiled: bool = False, vamp: bool = False) -> float:
+    m, objective = model(vamp), BetaVAE(beta=1.0)
     factory = partial(torch.optim.Adam, lr=1e-3)  # as RDSystem builds it: fused where it can
 
     def loss_of(x: Tensor) -> Tensor:
-        return objective.loss(m.terms(x), 0).mean()
+        with argument_validation(False):  # as RDSystem.training_step runs it
+            return objective.loss(m.terms(x), 0).mean()
 
     optimizer = factory(m.parameters(), **fused_options(factory, m.parameters()))
     loss_of = torch.compile(loss_of) if compiled else loss_of
@@ -140,8 +156,10 @@ class UncheckedSystem(RDSystem):
         pass
 
 
-def rdframe_lightning(batches: list[Tensor], system_class: type[RDSystem] = RDSystem) -> float:
-    system = system_class(model(), BetaVAE(beta=1.0))
+def rdframe_lightning(
+    batches: list[Tensor], system_class: type[RDSystem] = RDSystem, vamp: bool = False
+) -> float:
+    system = system_class(model(vamp), BetaVAE(beta=1.0))
     x = torch.cat(batches)
     # served as rdframe's data modules serve a set in memory: a batch gathered whole
     loader = DataLoader(gathering(Tensors(x, torch.zeros(len(x)))), batch_size=BATCH,
@@ -157,14 +175,15 @@ def rdframe_lightning(batches: list[Tensor], system_class: type[RDSystem] = RDSy
     return timer.seconds
 
 
-def pythae_step() -> Callable[[list[Tensor]], float] | None:
-    """pythae's VAE of the same layers (:func:`common.pythae_vae` on a fresh model), trained
-    through its own forward and Adam, if pythae imports (it is not a dependency of rdframe)."""
+def pythae_step(vamp: bool = False) -> Callable[[list[Tensor]], float] | None:
+    """pythae's VAE (or VAMP) of the same layers (:func:`common.pythae_vae` on a fresh model),
+    trained through its own forward and Adam, if pythae imports (it is not a dependency of
+    rdframe)."""
     if pythae_vae(model()) is None:
         return None
 
     def run(batches: list[Tensor]) -> float:
-        vae = pythae_vae(model())
+        vae = pythae_vae(model(vamp))
         optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
 
         def step(x: Tensor) -> None:
@@ -194,6 +213,10 @@ def main() -> None:
         "model_compiled": partial(rdframe_model, compiled=True)}
     if (run := pythae_step()) is not None:
         methods["pythae"] = run
+    methods |= {"rdframe_model_vamp": partial(rdframe_model, vamp=True),
+                "rdframe_lightning_vamp": partial(rdframe_lightning, vamp=True)}
+    if (run := pythae_step(vamp=True)) is not None:
+        methods["pythae_vamp"] = run
     names, seconds = list(methods), {name: [] for name in methods}
     for repeat in range(args.repeats):
         order = names[repeat % len(names):] + names[: repeat % len(names)]
@@ -201,13 +224,19 @@ def main() -> None:
             seconds[name].append(methods[name](batches))
     images = args.steps * BATCH
     record = {"steps": args.steps, "batch": BATCH, "repeats": args.repeats,
-              "threads": args.threads, "torch": torch.__version__, "methods": {}}
+              "threads": args.threads, "torch": torch.__version__, "components": COMPONENTS,
+              "methods": {}, "comparisons": {}}
     print(f"{'method':>18} {'ms/step':>8} {'images/s':>9} {'vs plain':>9}")
     for name in names:
         ratio, best = median_ratio(seconds[name], seconds["plain"]), min(seconds[name])
         record["methods"][name] = {"seconds": seconds[name], "images_per_s": images / best,
                                    "ratio_to_plain": ratio}
         print(f"{name:>18} {1000 * best / args.steps:8.2f} {images / best:9.0f} {ratio:8.2f}×")
+    for label, (slower, faster) in COMPARISONS.items():
+        if slower in seconds and faster in seconds:
+            ratio = median_ratio(seconds[slower], seconds[faster])
+            record["comparisons"][label] = ratio
+            print(f"{label}: {ratio:.2f}×")
     write_record(args.out, record)
 
 

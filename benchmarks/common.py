@@ -33,10 +33,12 @@ def pythae_vae(model: Any) -> Any | None:
     """pythae 0.1.2's ``VAE`` on the networks of ``model``, an rdframe ``RDModel`` with an MLP
     encoder and a Bernoulli MLP decoder: the same modules, so the same weights, and the same
     encoder scale, softplus(raw + shift) + min_scale, handed to pythae as a log-variance.
+    Under a ``VampPrior`` marginal it is pythae's ``VAMP`` with as many components, its
+    pseudo-inputs hardtanh(W·e_k + b) ∈ [0, 1] set to rdframe's (W = the rows w_k, b = 0).
     None where pythae does not import (it is not a dependency of rdframe)."""
     try:
         import torch
-        from pythae.models import VAE, VAEConfig
+        from pythae.models import VAE, VAMP, VAEConfig, VAMPConfig
         from pythae.models.base.base_utils import ModelOutput
         from pythae.models.nn import BaseDecoder, BaseEncoder
     except Exception:  # noqa: BLE001 — any import failure: no pythae method
@@ -62,6 +64,15 @@ def pythae_vae(model: Any) -> Any | None:
             logits = self.net(z).view(-1, *decoder.output_shape)
             return ModelOutput(reconstruction=torch.sigmoid(logits))
 
-    config = VAEConfig(input_dim=tuple(decoder.output_shape), latent_dim=encoder.latent_dim,
-                       reconstruction_loss="bce")
-    return VAE(config, encoder=Encoder(), decoder=Decoder())
+    shape, latent = tuple(decoder.output_shape), encoder.latent_dim
+    pseudo_inputs = getattr(model.marginal, "pseudo_inputs", None)
+    if pseudo_inputs is None:
+        config = VAEConfig(input_dim=shape, latent_dim=latent, reconstruction_loss="bce")
+        return VAE(config, encoder=Encoder(), decoder=Decoder())
+    config = VAMPConfig(input_dim=shape, latent_dim=latent, reconstruction_loss="bce",
+                        number_components=len(pseudo_inputs))
+    vamp = VAMP(config, encoder=Encoder(), decoder=Decoder())
+    with torch.no_grad():
+        vamp.pseudo_inputs[0].weight.copy_(pseudo_inputs.flatten(1).T)
+        vamp.pseudo_inputs[0].bias.zero_()
+    return vamp

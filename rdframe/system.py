@@ -3,6 +3,8 @@ RDModel and the Objective."""
 
 from __future__ import annotations
 
+import ctypes
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +39,26 @@ HELP = (
     "Lower optimizer.lr, set trainer.gradient_clip_val, or skip such batches with "
     "skip_nonfinite=true"
 )
+
+
+def drop_failing_nvml_check() -> None:
+    """Drop ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` where NVIDIA's management library does not load.
+
+    Lightning sets the variable on import, so that asking whether CUDA is available never
+    initialises CUDA. Without the library, torch then tries to load it on every such question,
+    fails, and falls back to the CUDA runtime's count, the answer it gives without the
+    variable. Adam asks on every step (its graph-capture check): about 50 µs of a CPU step.
+    Where the library loads (a GPU machine) the variable stays.
+    """
+    if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") != "1":
+        return
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
+
+
+drop_failing_nvml_check()
 
 
 class RDSystem(pl.LightningModule):

@@ -158,6 +158,35 @@ def test_vamp_samples_come_from_the_uniform_mixture():
         assert (cluster.std(0) - 0.5).abs().max() < 0.02
 
 
+@pytest.mark.parametrize("smallest_scale", [1e-3, 1e-2, 0.3])
+def test_gaussian_mixture_density_keeps_float32_accuracy_where_terms_cancel(smallest_scale):
+    """The expanded quadratic form (two matrix products) on float32 inputs, against the
+    difference form in float64 on the same inputs: codes near their components, so that
+    (v/σ)² reaches 10⁷ while (v − μ)²/σ² stays near Z. Values and gradients."""
+    K, Z, B = 50, 8, 20
+    generator = torch.Generator().manual_seed(0)
+    loc = 3 * torch.randn(K, Z, generator=generator, dtype=torch.float32)
+    scale = smallest_scale + torch.rand(K, Z, generator=generator, dtype=torch.float32)
+    nearest = torch.randint(K, (B,), generator=generator)
+    noise = torch.randn(B, Z, generator=generator, dtype=torch.float32)
+    z = loc[nearest] + scale[nearest] * noise
+
+    def log_density(z, loc, scale, direct):
+        components = Independent(Normal(loc, scale, validate_args=False), 1)
+        if direct:  # the (B, K, Z) difference form of torch.distributions
+            return (components.log_prob(z.unsqueeze(-2)).logsumexp(-1) - math.log(K)).sum()
+        return UniformMixture(components).log_prob(z).sum()
+
+    results = []
+    for direct, dtype in ((False, torch.float32), (True, torch.float64)):
+        inputs = [t.to(dtype).requires_grad_() for t in (z, loc, scale)]
+        value = log_density(*inputs, direct)
+        results.append((value, *torch.autograd.grad(value, inputs)))
+    for fast, exact in zip(*results, strict=True):
+        assert fast.dtype == torch.float32
+        torch.testing.assert_close(fast.double(), exact, rtol=1e-5, atol=1e-4)
+
+
 def test_uniform_mixture_matches_mixture_same_family_for_non_gaussian_components():
     components = Independent(Laplace(torch.randn(4, 3), torch.rand(4, 3) + 0.5), 1)  # K = 4
     reference = MixtureSameFamily(Categorical(logits=torch.zeros(4)), components)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from pathlib import Path
 
@@ -155,3 +156,22 @@ def test_the_best_checkpoint_is_the_best_validation_elbo_under_a_warm_up(tmp_pat
     best = torch.load(tmp_path / "checkpoints" / "best.ckpt", map_location="cpu",
                       weights_only=False)
     assert best["epoch"] == best_elbo
+
+
+def test_the_nvml_check_is_dropped_only_where_it_cannot_change_the_answer(monkeypatch):
+    """Lightning's NVML-based CUDA check stays where NVIDIA's library loads; where it does not,
+    dropping it leaves torch.cuda.is_available()'s answer as it was."""
+    import ctypes
+
+    from rdframe.system import drop_failing_nvml_check
+
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    with_check = torch.cuda.is_available()
+    drop_failing_nvml_check()
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+        loads = True
+    except OSError:
+        loads = False
+    assert (os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1") == loads
+    assert torch.cuda.is_available() == with_check

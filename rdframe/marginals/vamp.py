@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.distributions import Distribution, constraints
+from torch.distributions import Distribution, Independent, Normal, constraints
 
 from rdframe.components import Encoder, Marginal
 from rdframe.errors import ConfigError
@@ -47,10 +47,14 @@ class UniformMixture(Distribution):
         return -1 - len(self.event_shape)
 
     def log_prob(self, value: Tensor) -> Tensor:
-        dim = self._component_dim()
-        value = value.unsqueeze(dim)  # (..., 1, *event)
-        value = value.expand(*value.shape[:dim], self.num_components, *self.event_shape)
-        log_q = self.components.log_prob(value)  # (..., K)
+        gaussian = _diagonal_gaussian(self.components, value)
+        if gaussian is not None:
+            log_q = gaussian_log_densities(value, *gaussian)  # (..., K)
+        else:
+            dim = self._component_dim()
+            value = value.unsqueeze(dim)  # (..., 1, *event)
+            value = value.expand(*value.shape[:dim], self.num_components, *self.event_shape)
+            log_q = self.components.log_prob(value)  # (..., K)
         return torch.logsumexp(log_q, dim=-1) - math.log(self.num_components)
 
     @torch.no_grad()
@@ -61,6 +65,42 @@ class UniformMixture(Distribution):
         k = torch.randint(self.num_components, index_shape, device=draws.device).unsqueeze(-1)
         k = k.view(*k.shape, *(1 for _ in self.event_shape)).expand(*k.shape, *self.event_shape)
         return draws.gather(self._component_dim(), k).squeeze(self._component_dim())
+
+
+def _diagonal_gaussian(components: Distribution, value: Tensor) -> tuple[Tensor, Tensor] | None:
+    """(loc, scale), each (K, Z), when ``components`` are K diagonal Gaussians over vectors
+    (an encoder's ``Independent(Normal)``) that :func:`gaussian_log_densities` can score on
+    ``value``'s device; None otherwise."""
+    if not (isinstance(components, Independent) and isinstance(components.base_dist, Normal)
+            and components.reinterpreted_batch_ndims == 1 and len(components.batch_shape) == 1
+            and value.device.type != "mps"):  # no float64 on Apple's GPUs
+        return None
+    return components.base_dist.loc, components.base_dist.scale
+
+
+def gaussian_log_densities(value: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+    r"""log N(v; μ_k, diag σ_k²) of every v in ``value`` (..., Z) under every one of the K
+    Gaussians (``loc``, ``scale``: (K, Z)), shape (..., K).
+
+    The quadratic form is expanded, Σ_d v_d²/σ_kd² − 2 v_d μ_kd/σ_kd² + μ_kd²/σ_kd², into two
+    matrix products, instead of forming the (..., K, Z) differences: a VampPrior's log m(z)
+    with K = 500 is 10× faster on a CPU, forward and backward. The terms reach (v/σ)², which
+    cancel to the much smaller (v − μ)²/σ²: they are summed in float64, where the result
+    equals the float32 difference form's to its rounding (tests/test_marginals.py).
+
+    >>> v, loc, scale = torch.randn(3, 2), torch.randn(4, 2), torch.rand(4, 2) + 0.1
+    >>> direct = Independent(Normal(loc, scale), 1).log_prob(v.unsqueeze(-2))  # (3, 4)
+    >>> torch.allclose(gaussian_log_densities(v, loc, scale), direct, atol=1e-5)
+    True
+    """
+    dtype = torch.promote_types(value.dtype, loc.dtype)
+    v = value.reshape(-1, value.shape[-1]).double()  # (N, Z)
+    loc, scale = loc.double(), scale.double()
+    precision = scale.pow(-2)  # (K, Z)
+    weighted = loc * precision
+    quadratic = v.square() @ precision.T - 2 * (v @ weighted.T) + (loc * weighted).sum(-1)
+    log_norm = scale.log().sum(-1) + 0.5 * loc.shape[-1] * math.log(2 * math.pi)  # (K,)
+    return (-0.5 * quadratic - log_norm).to(dtype).reshape(*value.shape[:-1], len(loc))
 
 
 class VampPrior(Marginal):
