@@ -10,6 +10,7 @@ killed run loses little, on the preemption signals, and checked before a run tru
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.utils import get_object
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from rdframe.atomic import atomic_path
@@ -38,6 +40,12 @@ LENGTH_KEYS = ("trainer.max_epochs", "trainer.max_steps")
 # recorded lacks them; a change of data shows in data.* all the same).
 DERIVED_KEYS = ("data_shape", "num_classes", "data_range", "data_mean")
 RESUMABLE_CHANGES = LAUNCH_KEYS + LENGTH_KEYS + DERIVED_KEYS
+# Of the callbacks, those that choose the best checkpoint may not change: Lightning drops the
+# checkpoint callback's record of the best so far when they differ, and the choice would
+# start again mid-run, beside the old best file.
+SELECTION_KEYS = tuple(f"callbacks.checkpoint.{key}" for key in (
+    "_target_", "monitor", "mode", "filename", "save_top_k", "every_n_epochs",
+    "every_n_train_steps", "train_time_interval"))
 # Besides SIGTERM: what SLURM sends before a time limit or preemption (``--signal``), USR2
 # under submitit (SUBMITIT_PREEMPT_SIGNAL), USR1 in Lightning's SLURM convention.
 PREEMPTION_SIGNALS = (signal.SIGUSR1, signal.SIGUSR2)
@@ -168,6 +176,43 @@ class ResumeCheckpoint(pl.Callback):
     ) -> None:
         checkpoint["rdframe_config"] = self.config
 
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Where the run folder has moved since the checkpoint was written, point the checkpoint
+        callbacks' record of the best so far at the same files in the new folder. Lightning
+        drops that record when the folder differs: the choice of the best would start again,
+        and write best-v1.ckpt beside the old best."""
+        states = checkpoint.get("callbacks", {})
+        for callback in trainer.checkpoint_callbacks:
+            state = states.get(callback.state_key)
+            if isinstance(state, dict) and state.get("dirpath") not in (None, callback.dirpath):
+                states[callback.state_key] = moved_checkpoint_state(state, callback.dirpath)
+
+
+def moved_checkpoint_state(state: dict[str, Any], dirpath: str) -> dict[str, Any]:
+    """A ModelCheckpoint's state with its folder, and the paths of the files in it, moved to
+    ``dirpath``.
+
+    >>> moved_checkpoint_state({"dirpath": "/a/checkpoints", "best_model_path":
+    ...     "/a/checkpoints/best.ckpt", "best_k_models": {"/a/checkpoints/best.ckpt": 1.0}},
+    ...     "/b/checkpoints")["best_k_models"]
+    {'/b/checkpoints/best.ckpt': 1.0}
+    """
+    old = Path(state["dirpath"])
+
+    def moved(path: Any) -> Any:
+        if not path or not Path(path).is_relative_to(old):
+            return path
+        return str(Path(dirpath) / Path(path).relative_to(old))
+
+    state = dict(state, dirpath=dirpath)
+    for key in ("best_model_path", "kth_best_model_path", "last_model_path"):
+        if key in state:
+            state[key] = moved(state[key])
+    state["best_k_models"] = {moved(k): v for k, v in state.get("best_k_models", {}).items()}
+    return state
+
 
 def read_checkpoint(
     path: Path, required: tuple[str, ...] = ("state_dict", "loops")
@@ -211,19 +256,68 @@ def check_same_run(path: Path, saved: dict[str, Any] | None, config: dict[str, A
 def config_differences(
     old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = RESUMABLE_CHANGES
 ) -> list[tuple[str, Any, Any]]:
-    """(dotted key, old value, new value) for every leaf that differs, ``ignore`` aside; keys
-    near the root first, as a changed ``latent_dim`` explains the ``encoder.latent_dim`` below.
+    """(dotted key, old value, new value) for every leaf that differs, ``ignore`` aside (but
+    not :data:`SELECTION_KEYS`) and :func:`defaulted_keys` aside; keys near the root first,
+    as a changed ``latent_dim`` explains the ``encoder.latent_dim`` below.
 
     >>> config_differences({"a": 1, "b": {"c": 2}}, {"a": 1, "b": {"c": 3}, "d": 4})
     [('d', None, 4), ('b.c', 2, 3)]
     """
     flat_old, flat_new = _flatten(old), _flatten(new)
     keys = sorted(flat_old.keys() | flat_new.keys(), key=lambda k: (k.count("."), k))
+    defaulted = defaulted_keys(old, new)
     return [
         (k, flat_old.get(k), flat_new.get(k))
         for k in keys
-        if flat_old.get(k) != flat_new.get(k) and not k.startswith(ignore)
+        if flat_old.get(k) != flat_new.get(k) and k not in defaulted
+        and (k in SELECTION_KEYS or not k.startswith(ignore))
     ]
+
+
+def defaulted_keys(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The keys that one config has and the other lacks, set to the default of the component
+    they configure (the ``_target_`` beside them), with that value: a run recorded before
+    rdframe had such a key built the same component as a config that sets it to its default.
+
+    >>> data = {"_target_": "rdframe.data.digits.DigitsDataModule", "batch_size": 32}
+    >>> defaulted_keys({"data": data}, {"data": data | {"train_fraction": 1.0}})
+    {'data.train_fraction': 1.0}
+    >>> defaulted_keys({"data": data}, {"data": data | {"train_fraction": 0.1}})
+    {}
+    """
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    found = {}
+    for key in flat_old.keys() ^ flat_new.keys():
+        config, value = (new, flat_new[key]) if key in flat_new else (old, flat_old[key])
+        if _takes_default(config, key, value):
+            found[key] = value
+    return found
+
+
+def _takes_default(config: dict[str, Any], key: str, value: Any) -> bool:
+    """Whether the dotted ``key`` of ``config`` is a parameter of the ``_target_`` beside it,
+    whose default is ``value``."""
+    *parents, name = key.split(".")
+    node: Any = config
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    target = node.get("_target_") if isinstance(node, dict) else None
+    if not isinstance(target, str) or name.startswith("_"):
+        return False
+    try:
+        built = get_object(target)
+        signatures = ([inspect.signature(c.__init__) for c in built.__mro__
+                       if "__init__" in vars(c)]
+                      if inspect.isclass(built) else [inspect.signature(built)])
+    except Exception:  # noqa: BLE001 — not importable, or no signature: not a default
+        return False
+    for signature in signatures:  # a subclass's **options reach its bases' parameters
+        parameter = signature.parameters.get(name)
+        if parameter is not None:
+            return parameter.default is not inspect.Parameter.empty and parameter.default == value
+        if not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+            return False
+    return False
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -34,6 +34,7 @@ from rdframe.checkpointing import (
     check_same_run,
     check_weights,
     config_differences,
+    defaulted_keys,
     read_checkpoint,
 )
 from rdframe.data.base import RDDataModule
@@ -305,6 +306,9 @@ def resume_checkpoint(out: Path, config: dict, system: RDSystem) -> Path | None:
         return None
     checkpoint = read_checkpoint(path)
     check_same_run(path, checkpoint.get("rdframe_config"), config)
+    for key, value in defaulted_keys(checkpoint["rdframe_config"], config).items():
+        say(f"{key} is set in only one of this config and {path}'s, to its default "
+            f"({value!r}): the same run")
     check_weights(path, checkpoint, system)
     say(f"resuming from {path} (step {checkpoint.get('global_step', '?')})")
     return path

@@ -296,3 +296,53 @@ def test_run_killed_while_scoring_iwae_keeps_its_results_and_scores_again(
     assert {k: resumed[k] for k in METRICS} == {k: expected[k] for k in METRICS}
     assert resumed["pending"] == []
     assert f"(step {expected['steps']})" in done.stdout  # resumed at the end: no training step
+
+
+def saved_with(uninterrupted: Path, target: Path, change) -> Path:  # noqa: ANN001
+    """A copy of the run's last checkpoint in ``target``, ``change`` applied to its dict."""
+    checkpoint = torch.load(uninterrupted / "checkpoints" / "last.ckpt", weights_only=False)
+    change(checkpoint)
+    target.mkdir(parents=True)
+    (target / "checkpoints").mkdir()
+    torch.save(checkpoint, target / "checkpoints" / "last.ckpt")
+    return target / "checkpoints" / "last.ckpt"
+
+
+def test_a_run_recorded_before_a_key_existed_resumes_if_the_key_keeps_its_default(
+    tmp_path, uninterrupted
+):
+    """A key added to rdframe since the run was launched (its saved config lacks it) is no
+    change of config at its default, the value the component took without it; at any other
+    value it is refused."""
+    path = saved_with(uninterrupted, tmp_path / "run",
+                      lambda checkpoint: checkpoint["rdframe_config"]["data"].pop("train_fraction"))
+    line = refused("train", *ARGS, "data.train_fraction=0.5", "hydra.run.dir=run", cwd=tmp_path)
+    assert "another config (data.train_fraction: None there, 0.5 here)" in line
+    done = finish("train", *ARGS, "hydra.run.dir=run", cwd=tmp_path)
+    assert f"data.train_fraction is set in only one of this config and {path}'s" in done.stdout
+    assert record(tmp_path / "run")["steps"] == record(uninterrupted)["steps"]
+
+
+def test_a_resume_may_not_change_how_the_best_checkpoint_is_chosen(tmp_path, uninterrupted):
+    copy_run(uninterrupted, tmp_path / "run")
+    line = refused("train", *ARGS, "callbacks.checkpoint.mode=max", "hydra.run.dir=run",
+                   cwd=tmp_path)
+    assert "(callbacks.checkpoint.mode: 'min' there, 'max' here)" in line
+
+
+def test_a_moved_run_keeps_its_record_of_the_best_checkpoint(tmp_path, uninterrupted):
+    """The run folder copied elsewhere and trained two epochs longer: its best checkpoint is
+    still chosen against the best so far, in one file of the new folder (Lightning alone would
+    forget the record and write best-v1.ckpt beside best.ckpt)."""
+    before = torch.load(uninterrupted / "checkpoints" / "last.ckpt", weights_only=False)
+    key = next(k for k in before["callbacks"] if "ModelCheckpoint" in k)
+    run = tmp_path / "moved"
+    (run / "checkpoints").mkdir(parents=True)
+    for name in ("last.ckpt", "best.ckpt"):
+        source = uninterrupted / "checkpoints" / name
+        (run / "checkpoints" / name).write_bytes(source.read_bytes())
+    finish("train", *ARGS, "trainer.max_epochs=10", "hydra.run.dir=moved", cwd=tmp_path)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    after = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"][key]
+    assert after["best_model_path"] == str(run / "checkpoints" / "best.ckpt")
+    assert after["best_model_score"] <= before["callbacks"][key]["best_model_score"]
