@@ -106,6 +106,16 @@ def script(name: str, *args: str) -> dict:
         return json.loads(out.read_text())
 
 
+def train_peak_fractions(train: dict, peak: float) -> None:
+    """Each training method's fraction of the matmul ``peak`` (FLOP/s): forward and backward
+    take about 3 × the forward's multiply–adds; under the VampPrior the encoder also reads
+    the K pseudo-inputs, K/batch more rows per image."""
+    for name, r in train.get("methods", {}).items():
+        extra = train.get("components", 0) / train["batch"] if name.endswith("_vamp") else 0
+        macs = ENCODER_MACS * (1 + extra) + DECODER_MACS
+        r["peak_fraction"] = r["images_per_s"] * 6 * macs / peak
+
+
 def markdown(report: dict) -> str:
     m = report["machine"]
     lines = ["# rdframe benchmarks", "",
@@ -117,12 +127,18 @@ def markdown(report: dict) -> str:
     lines += [f"| `{name}` | {seconds:.2f} |" for name, seconds in report["startup"].items()]
     train = report["train"]
     lines += ["", f"## Training: MLP VAE 784-512-512-64, batch 100, {train.get('threads', 1)} "
-              "thread, paired ratios to the plain loop (median of repeats)", "",
+              "thread, paired ratios to the plain loop (median of repeats); `_vamp`: a "
+              f"VampPrior of K = {train.get('components', '?')}", "",
               "| method | images/s | time vs plain | fraction of the 1-thread peak |",
               "|---|---:|---:|---:|"]
     for name, r in train.get("methods", {}).items():
         lines.append(f"| {name} | {r['images_per_s']:.0f} | {r['ratio_to_plain']:.2f}× | "
                      f"{r.get('peak_fraction', float('nan')):.0%} |")
+    if train.get("comparisons"):
+        lines += ["", "Paired ratios (median over repeats): throughput as a multiple of pythae's, "
+                  "and Lightning's cost (`RDSystem` under the Trainer over the library loop)."
+                  "", "", "| comparison | ratio |", "|---|---:|"]
+        lines += [f"| {label} | {ratio:.2f}× |" for label, ratio in train["comparisons"].items()]
     cli = report.get("train_cli", {})
     if "rdframe_over_pythae_train_seconds" in cli:
         lines += ["", f"End to end, `rdframe train experiment=repro_vae` against pythae's "
@@ -157,8 +173,7 @@ def main() -> None:
     report = {"machine": machine(), "startup": startup()}
     peak = report["machine"]["matmul_gflops_1_thread"] * 1e9
     report["train"] = script("bench_train.py", "--steps", steps, "--repeats", repeats)
-    for r in report["train"].get("methods", {}).values():  # forward + backward ≈ 3 × forward
-        r["peak_fraction"] = r["images_per_s"] * 6 * (ENCODER_MACS + DECODER_MACS) / peak
+    train_peak_fractions(report["train"], peak)
     report["train_cli"] = script("bench_train_cli.py", "--epochs", "1" if args.quick else "3",
                                  "--repeats", repeats)
     samples = ["100"] if args.quick else ["100", "1000"]
