@@ -80,10 +80,14 @@ def _callbacks(cfg: DictConfig) -> list[pl.Callback]:
 
 
 def _quiet_lightning() -> None:
-    """Drop Lightning's advertising tips and the worker-count hint for in-memory data sets."""
+    """Drop Lightning's advertising tips, the worker-count hint for in-memory data sets, and
+    its warnings about a resumed run that do not apply to rdframe's."""
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*treespec, LeafSpec.*")
     warnings.filterwarnings("ignore", ".*`training_step` returned `None`.*")  # skip_nonfinite
+    # a resumed run's folder holds its checkpoints, and its sampler resumes the batch order
+    warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")
+    warnings.filterwarnings("ignore", ".*your dataloader is not resumable.*")
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: not str(record.msg).startswith("💡")
     )
@@ -206,6 +210,12 @@ def _tested(cfg: DictConfig, trainer: pl.Trainer) -> str | None:
     if callback is None or not callback.best_model_path:
         say("test_weights=best, but no validation ran to pick a best: testing the last weights")
         return None
+    if not Path(callback.best_model_path).is_file():
+        raise ConfigError(
+            f"test_weights=best, but the run's best checkpoint {callback.best_model_path} is "
+            f"missing (moved or deleted); the training is saved in checkpoints/{LAST}. Put the "
+            f"file back and relaunch to test it, or relaunch with test_weights=last"
+        )
     return "best"
 
 

@@ -346,3 +346,14 @@ def test_a_moved_run_keeps_its_record_of_the_best_checkpoint(tmp_path, uninterru
     after = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"][key]
     assert after["best_model_path"] == str(run / "checkpoints" / "best.ckpt")
     assert after["best_model_score"] <= before["callbacks"][key]["best_model_score"]
+
+
+def test_a_missing_best_checkpoint_is_named_not_a_traceback(tmp_path, uninterrupted):
+    """test_weights=best after the best file went missing: one line naming it, exit 2; the
+    training is in last.ckpt, so putting the file back and relaunching tests it."""
+    run = tmp_path / "run"  # last.ckpt alone, of a run that tests its best weights
+    saved_with(uninterrupted, run,
+               lambda checkpoint: checkpoint["rdframe_config"].update(test_weights="best"))
+    line = refused("train", *ARGS, "test_weights=best", "hydra.run.dir=run", cwd=tmp_path)
+    assert f"best checkpoint {run / 'checkpoints' / 'best.ckpt'}" in line
+    assert "is missing" in line and "test_weights=last" in line
