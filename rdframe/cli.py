@@ -19,6 +19,7 @@ with one line, "rdframe: error: …", and exit status 2; HYDRA_FULL_ERROR=1 adds
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -189,15 +190,22 @@ def _evaluate(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.memory_gb is not None and not 0 < args.memory_gb < float("inf"):
         parser.error(f"--memory-gb must be a finite number > 0, got {args.memory_gb}")
-    from rdframe.evaluate import draw_pictures, evaluate_run, summary  # torch: after --help
+    from rdframe.evaluate import draw_pictures, evaluate_run, log, summary  # torch after --help
 
     if args.pictures:
         folder = draw_pictures(args.run_dir, weights=args.weights, device=args.device)
         print(f"rdframe: drew the pictures of {args.run_dir} again -> {folder}")
         return
-    metrics = evaluate_run(args.run_dir, samples=args.samples, split=args.split,
-                           weights=args.weights or "last", repeats=args.repeats, device=args.device,
-                           memory_gb=args.memory_gb, processes=args.processes)
+    progress = logging.StreamHandler(sys.stderr)  # each estimate of the NLL as it finishes
+    log.addHandler(progress)
+    log.setLevel(logging.INFO)
+    try:
+        metrics = evaluate_run(args.run_dir, samples=args.samples, split=args.split,
+                               weights=args.weights or "last", repeats=args.repeats,
+                               device=args.device, memory_gb=args.memory_gb,
+                               processes=args.processes)
+    finally:
+        log.removeHandler(progress)
     print(summary(args.run_dir, args.split, metrics))
 
 

@@ -16,9 +16,11 @@ of I(X;Z), the active units and, where defined, the KL per latent dimension.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import multiprocessing
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,7 @@ CHECKPOINTS = {"last": CHECKPOINT, "best": Path("checkpoints") / "best.ckpt"}
 SPLITS = ("train", "val", "test")
 BLOCK = 100  # examples per seeded block of the IWAE bound
 Metrics = dict[str, Any]
+log = logging.getLogger(__name__)  # `rdframe evaluate` shows its INFO lines on stderr
 
 
 def evaluate_run(
@@ -220,8 +223,9 @@ def repeated_nll(
     ``nll`` says: ``iwae_nll`` is the mean, and with several seeds ``iwae_nll_sd`` the
     standard deviation (n − 1) and ``iwae_nll_repeats`` each value."""
     model.eval()
-    values = []
-    for seed in seeds or [0]:
+    values, seeds = [], seeds or [0]
+    for seed in seeds:
+        start = time.perf_counter()
         if nll is not None and nll.processes > 1:
             per_example = spread_nll(nll, seed)
         else:
@@ -229,6 +233,8 @@ def repeated_nll(
             per_example = joined([block_nll(model, x, samples, seed, memory,
                                             range(block_count(len(x))))])
         values.append(per_example.double().mean().item())
+        log.info("rdframe: IWAE NLL (k=%d), estimate %d of %d: %.3f nats in %.0f s", samples,
+                 len(values), len(seeds), values[-1], time.perf_counter() - start)
     nll_mean = sum(values) / len(values)
     discrete = discrete_likelihood(model)  # bits per dimension of a density: null
     metrics = {"iwae_nll": nll_mean,

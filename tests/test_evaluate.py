@@ -165,6 +165,17 @@ def test_evaluate_command(run_copy, capsys):
     assert json.loads((run_copy / "rd.json").read_text())["iwae_samples"] == 5
 
 
+def test_evaluate_command_reports_each_estimate_as_it_finishes(run_copy, capsys):
+    """An evaluation at k = 5000 runs for an hour on a CPU: each repeat of the estimator is
+    shown on stderr when it ends, with the value that rd.json then records."""
+    main(["evaluate", str(run_copy), "--samples", "5", "--repeats", "3"])
+    lines = capsys.readouterr().err.splitlines()
+    repeats = json.loads((run_copy / "rd.json").read_text())["iwae_nll_repeats"]
+    assert len(lines) == 3 and len(repeats) == 3
+    for i, (line, value) in enumerate(zip(lines, repeats, strict=True), start=1):
+        assert line.startswith(f"rdframe: IWAE NLL (k=5), estimate {i} of 3: {value:.3f} nats")
+
+
 def test_missing_checkpoint_is_one_clear_error(run_copy, capsys):
     (run_copy / CHECKPOINT).unlink()
     with pytest.raises(SystemExit) as stop:
