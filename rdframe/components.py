@@ -12,7 +12,8 @@ dimensions are always reduced inside the distribution (``Independent``), never b
 
 A distribution that can draw a sample and its log-density in one pass (an inverse
 autoregressive flow, for instance) exposes ``rsample_and_log_prob(sample_shape)``;
-:func:`rsample_and_log_prob` uses it when present.
+:func:`rsample_and_log_prob` uses it when present. Likewise a decoder may score x without
+building its distribution, through ``Decoder.log_likelihood(z, x)``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ class Decoder(nn.Module, ABC):
     @abstractmethod
     def forward(self, z: Tensor) -> Distribution:
         """Return d(·|z) whose log_prob(x) has shape z.shape[:-1]."""
+
+    def log_likelihood(self, z: Tensor, x: Tensor) -> Tensor:
+        """log d(x|z), shape z.shape[:-1]: ``self(z).log_prob(x)``, which every caller may
+        use instead. A decoder may score x without building the distribution where that is
+        faster (see :class:`rdframe.decoders.BernoulliMLPDecoder`); the numbers must agree
+        with ``log_prob`` to rounding (``tests/test_contract.py`` checks every decoder)."""
+        return self(z).log_prob(x)
 
 
 class Marginal(nn.Module, ABC):

@@ -55,7 +55,7 @@ def log_weights(
 ) -> Tensor:
     """log d(x|z) + log m(z) − log e(z|x) of draws z (n, B, Z) of the examples x (B, …) whose
     log e(z|x) is ``log_e`` (n, B): the importance log-weights, shape (n, B)."""
-    return model.decoder(z).log_prob(x) + marginal.log_prob(z) - log_e
+    return model.decoder.log_likelihood(z, x) + marginal.log_prob(z) - log_e
 
 
 def importance_log_weights(

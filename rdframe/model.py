@@ -73,7 +73,7 @@ class RDModel(nn.Module):
         target = x if target is None else target
         posterior = self.encoder(x)
         z, log_e = rsample_and_log_prob(posterior, torch.Size([samples]))  # (S, B, Z), (S, B)
-        distortion = -self.decoder(z).log_prob(target)  # (S, B)
+        distortion = -self.decoder.log_likelihood(z, target)  # (S, B)
         if self.analytic_rate:
             rate = analytic_kl(posterior, self.marginal()).expand_as(distortion)  # (S, B)
         else:

@@ -17,6 +17,7 @@ from rdframe.build import build_data, build_model
 from rdframe.components import rsample_and_log_prob
 from rdframe.encoders.iaf import InverseAutoregressiveFlow
 from rdframe.model import RDModel
+from rdframe.system import argument_validation
 
 B, LATENT = 6, 3
 LABEL_DECODERS = {"classifier"}  # decoders that score the label y instead of x
@@ -93,6 +94,21 @@ def test_decoder_contract(make_config, option):
         draw = model.decoder(z[0]).sample()
     assert draw.shape[: 1] == (B,)
     assert torch.isfinite(model.decoder(z[0]).log_prob(draw)).all()
+
+
+@pytest.mark.parametrize("option", options("decoder"))
+def test_decoder_log_likelihood_is_its_distributions_log_prob(make_config, option):
+    """``Decoder.log_likelihood`` may take a faster path than building d(x|z) (with no
+    gradient, argument checks off: an evaluation); it must give the distribution's numbers.
+    With a gradient it is the distribution's path itself."""
+    model, x, y = _model(make_config, "decoder", option)
+    target, z = _target(option, x, y), torch.randn(4, B, LATENT, dtype=torch.float64)
+    expected = model.decoder(z).log_prob(target)
+    assert torch.equal(model.decoder.log_likelihood(z, target), expected)
+    with torch.no_grad(), argument_validation(False):
+        scored = model.decoder.log_likelihood(z, target)
+    assert scored.shape == (4, B)
+    assert torch.allclose(scored, expected, rtol=1e-10, atol=1e-6)  # float64
 
 
 @pytest.mark.parametrize("option", options("marginal"))

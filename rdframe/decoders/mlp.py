@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import islice
 
 from torch import Tensor
 from torch.distributions import Bernoulli, Distribution, Independent
 
 from rdframe.components import Decoder
+from rdframe.decoders.bernoulli import linear_bernoulli_log_prob, scores_fast
 from rdframe.nn import mlp, numel
 
 
@@ -31,5 +33,22 @@ class BernoulliMLPDecoder(Decoder):
         self.net = mlp([latent_dim, *hidden, numel(output_shape)])
 
     def forward(self, z: Tensor) -> Distribution:
-        logits = self.net(z).unflatten(-1, self.output_shape)  # (..., B, *output_shape)
+        return self._likelihood(self._hidden(z))
+
+    def log_likelihood(self, z: Tensor, x: Tensor) -> Tensor:
+        """log d(x|z), without an elementwise pass over x where no gradient is wanted
+        (:func:`rdframe.decoders.bernoulli.linear_bernoulli_log_prob`)."""
+        h = self._hidden(z)
+        if scores_fast(h):
+            return linear_bernoulli_log_prob(h, self.net[-1], x, len(self.output_shape))
+        return self._likelihood(h).log_prob(x)
+
+    def _hidden(self, z: Tensor) -> Tensor:
+        """The last hidden layer's code h, the output layer's input."""
+        for layer in islice(self.net, len(self.net) - 1):
+            z = layer(z)
+        return z
+
+    def _likelihood(self, h: Tensor) -> Distribution:
+        logits = self.net[-1](h).unflatten(-1, self.output_shape)  # (..., B, *output_shape)
         return Independent(Bernoulli(logits=logits), len(self.output_shape))

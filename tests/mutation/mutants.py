@@ -49,6 +49,8 @@ ESTIMATORS_PY, SYSTEM_PY = "rdframe/estimators.py", "rdframe/system.py"
 EVALUATE_PY, RESULTS_PY = "rdframe/evaluate.py", "rdframe/results.py"
 REPORT_PY, PLOT_PY = "rdframe/evaluation/report.py", "rdframe/evaluation/plot.py"
 SELECT_PY = "rdframe/evaluation/select.py"
+BERNOULLI_PY = "rdframe/decoders/bernoulli.py"
+DECODERS = (T + "test_bernoulli_likelihood.py", T + "test_contract.py", T + "test_evaluate.py")
 
 MUTANTS = [
     # --- the bugs that passed the whole suite before issue 13 --------------------------------
@@ -80,8 +82,8 @@ MUTANTS = [
            "return torch.cat(list(importance_log_weights(self, x, samples, chunk_size))).mean(0)",
            MODEL, planted="caught"),
     Mutant("model: distortion averaged over pixels", MODEL_PY,
-           "distortion = -self.decoder(z).log_prob(target)  # (S, B)",
-           "distortion = -self.decoder(z).log_prob(target) / target[0].numel()  # (S, B)",
+           "distortion = -self.decoder.log_likelihood(z, target)  # (S, B)",
+           "distortion = -self.decoder.log_likelihood(z, target) / target[0].numel()  # (S, B)",
            MODEL, planted="caught"),
     Mutant("model: log-densities averaged over latent dimensions", MODEL_PY,
            "rate = log_e - self.marginal().log_prob(z)  # (S, B)",
@@ -95,11 +97,11 @@ MUTANTS = [
     Mutant("model: ELBO = −(R − D)", MODEL_PY, "return -(self.rate + self.distortion)",
            "return -(self.rate - self.distortion)", MODEL),
     Mutant("model: the rate summed over samples", MODEL_PY,
-           "RDTerms(rate=rate.mean(0), distortion=distortion.mean(0))",
-           "RDTerms(rate=rate.sum(0), distortion=distortion.mean(0))", MODEL),
+           "RDTerms(rate=_wide(rate).mean(0), distortion=_wide(distortion).mean(0))",
+           "RDTerms(rate=_wide(rate).sum(0), distortion=_wide(distortion).mean(0))", MODEL),
     Mutant("model: only the first of the samples used", MODEL_PY,
-           "RDTerms(rate=rate.mean(0), distortion=distortion.mean(0))",
-           "RDTerms(rate=rate[0], distortion=distortion[0])", MODEL),
+           "RDTerms(rate=_wide(rate).mean(0), distortion=_wide(distortion).mean(0))",
+           "RDTerms(rate=_wide(rate)[0], distortion=_wide(distortion)[0])", MODEL),
     Mutant("model: `samples` ignored (one draw of z)", MODEL_PY,
            "rsample_and_log_prob(posterior, torch.Size([samples]))",
            "rsample_and_log_prob(posterior, torch.Size([1]))", MODEL),
@@ -136,8 +138,14 @@ MUTANTS = [
     Mutant("estimators: chunks combined by max instead of log-add-exp", ESTIMATORS_PY,
            "torch.logaddexp(total, part)", "torch.maximum(total, part)", ESTIMATORS),
     Mutant("estimators: importance weight without −log e(z|x)", ESTIMATORS_PY,
-           "marginal.log_prob(z) - log_e  # (n, B)", "marginal.log_prob(z)  # (n, B)",
-           ESTIMATORS),
+           "marginal.log_prob(z) - log_e\n", "marginal.log_prob(z)\n", ESTIMATORS),
+    # --- decoders/bernoulli.py: log d(x|z) without the distribution, for evaluations ---------
+    Mutant("decoders: the Bernoulli fast path without the bias's bᵀx", BERNOULLI_PY,
+           "agreement = agreement + x @ head.bias", "agreement = agreement", DECODERS),
+    Mutant("decoders: the fast path taken where a gradient is wanted", BERNOULLI_PY,
+           "return (not torch.is_grad_enabled() and", "return (True and", DECODERS),
+    Mutant("decoders: x's support unchecked on the fast path", BERNOULLI_PY,
+           "if Distribution._validate_args and", "if False and", DECODERS),
     Mutant("estimators: the last chunk draws a full chunk (k too large)", ESTIMATORS_PY,
            "n = min(chunk_size, samples - start)", "n = chunk_size", ESTIMATORS),
     Mutant("estimators: bits per example instead of per dimension", ESTIMATORS_PY,
@@ -225,8 +233,8 @@ MUTANTS = [
     Mutant("evaluate: I(X;Z) upper bound is the distortion", EVALUATE_PY,
            'metrics["ixz_upper"] = rate', 'metrics["ixz_upper"] = distortion', EVALUATE),
     Mutant("evaluate: bits per image instead of per dimension", EVALUATE_PY,
-           '"iwae_bpd": bits_per_dim(nll, x[0].numel())',
-           '"iwae_bpd": bits_per_dim(nll, x.numel())', EVALUATE),
+           '"iwae_bpd": bits_per_dim(nll_mean, x[0].numel())',
+           '"iwae_bpd": bits_per_dim(nll_mean, x.numel())', EVALUATE),
     Mutant("evaluate: I(X;Z) lower bound H − R", EVALUATE_PY, "else entropy - distortion",
            "else entropy - rate", EVALUATE),
     Mutant("evaluate: I(Z;Y) lower bound H(Y) − R", EVALUATE_PY, '"izy_lower": h_y - distortion',
@@ -245,7 +253,7 @@ MUTANTS = [
            "        torch.manual_seed(seed)\n        metrics = evaluate_model(",
            "        torch.seed()\n        metrics = evaluate_model(", EVALUATE),
     Mutant("evaluate: --repeats reports the last estimate, not their mean", EVALUATE_PY,
-           "nll = sum(values) / len(values)", "nll = values[-1]", REPEATS),
+           "nll_mean = sum(values) / len(values)", "nll_mean = values[-1]", REPEATS),
     Mutant("evaluate: --repeats spread with n, not n − 1", EVALUATE_PY,
            "torch.tensor(values, dtype=torch.float64).std()",
            "torch.tensor(values, dtype=torch.float64).std(correction=0)", REPEATS),
