@@ -3,6 +3,8 @@ distribution's own log_prob, where the logits are large and float32 is stretched
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch.distributions import Bernoulli, Independent
@@ -62,6 +64,14 @@ def test_decoders_score_fast_only_for_an_evaluation(decoder_class):
         with torch.set_grad_enabled(gradient), argument_validation(True):
             with pytest.raises(ValueError, match="Expected value argument .* support"):
                 decoder.log_likelihood(z, grey)
+    with torch.no_grad():  # a non-finite weight: the distribution's check names the logits
+        decoder.log_likelihood(z, x)
+        poisoned = copy.deepcopy(decoder)
+        next(p for p in poisoned.parameters() if p.dim() == 2).view(-1)[0] = float("nan")
+        with argument_validation(True), pytest.raises(ValueError, match="parameter logits"):
+            poisoned.log_likelihood(z, x)
+        with argument_validation(False):
+            assert poisoned.log_likelihood(z, x).isnan().any()
     with torch.no_grad(), argument_validation(False):  # unchecked: x·l − softplus(l) on both
         assert torch.allclose(decoder.log_likelihood(z, grey), decoder(z).log_prob(grey),
                               atol=1e-4)

@@ -3,6 +3,8 @@ computed without an elementwise pass over x (the IWAE bound's hot loop)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 from torch.distributions import Bernoulli, Distribution
@@ -35,6 +37,20 @@ def linear_bernoulli_log_prob(h: Tensor, head: nn.Linear, x: Tensor, event_dims:
     if head.bias is not None:
         agreement = agreement + x @ head.bias
     return agreement - F.softplus(head(h)).sum(-1)
+
+
+def bernoulli_log_likelihood(h: Tensor, head: nn.Linear, x: Tensor, event_dims: int,
+                             likelihood: Callable[[Tensor], Distribution]) -> Tensor:
+    """log d(x|z) of a decoder whose last hidden code is ``h`` and whose distribution, given
+    h, is ``likelihood(h)``: by :func:`linear_bernoulli_log_prob` where :func:`scores_fast`
+    allows, else by the distribution. A NaN found on the fast path while torch.distributions
+    checks its arguments is scored again by the distribution, whose check then names the
+    parameter that went bad ("the Bernoulli's logits"), as rdframe's guards report it."""
+    if scores_fast(h):
+        scored = linear_bernoulli_log_prob(h, head, x, event_dims)
+        if not (Distribution._validate_args and bool(scored.isnan().any())):
+            return scored
+    return likelihood(h).log_prob(x)
 
 
 def scores_fast(h: Tensor) -> bool:

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from torch.distributions import Bernoulli, Distribution, Independent
 
 from rdframe.components import Decoder
-from rdframe.decoders.bernoulli import linear_bernoulli_log_prob, scores_fast
+from rdframe.decoders.bernoulli import bernoulli_log_likelihood
 from rdframe.layers import gated_mlp, he_normal_
 from rdframe.nn import numel
 
@@ -41,10 +41,8 @@ class GatedBernoulliDecoder(Decoder):
     def log_likelihood(self, z: Tensor, x: Tensor) -> Tensor:
         """log d(x|z), without an elementwise pass over x where no gradient is wanted
         (:func:`rdframe.decoders.bernoulli.linear_bernoulli_log_prob`)."""
-        h = self.body(z)
-        if scores_fast(h):
-            return linear_bernoulli_log_prob(h, self.head, x, len(self.output_shape))
-        return self._likelihood(h).log_prob(x)
+        return bernoulli_log_likelihood(self.body(z), self.head, x, len(self.output_shape),
+                                        self._likelihood)
 
     def _likelihood(self, h: Tensor) -> Distribution:
         logits = self.head(h).unflatten(-1, self.output_shape)  # (..., B, *shape)

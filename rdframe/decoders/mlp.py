@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.distributions import Bernoulli, Distribution, Independent
 
 from rdframe.components import Decoder
-from rdframe.decoders.bernoulli import linear_bernoulli_log_prob, scores_fast
+from rdframe.decoders.bernoulli import bernoulli_log_likelihood
 from rdframe.nn import mlp, numel
 
 
@@ -38,10 +38,8 @@ class BernoulliMLPDecoder(Decoder):
     def log_likelihood(self, z: Tensor, x: Tensor) -> Tensor:
         """log d(x|z), without an elementwise pass over x where no gradient is wanted
         (:func:`rdframe.decoders.bernoulli.linear_bernoulli_log_prob`)."""
-        h = self._hidden(z)
-        if scores_fast(h):
-            return linear_bernoulli_log_prob(h, self.net[-1], x, len(self.output_shape))
-        return self._likelihood(h).log_prob(x)
+        return bernoulli_log_likelihood(self._hidden(z), self.net[-1], x, len(self.output_shape),
+                                        self._likelihood)
 
     def _hidden(self, z: Tensor) -> Tensor:
         """The last hidden layer's code h, the output layer's input."""

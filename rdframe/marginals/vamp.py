@@ -114,8 +114,8 @@ class VampPrior(Marginal):
     With ``bounds`` = (a, b), the data's range, they are parameterised as in the reference
     code: u_k = hardtanh(w_k) ∈ [a, b] (clamped), w_k a learned row, so that no step can
     carry them off the data's range; without (``None``) u_k = w_k, unbounded (for data that
-    is). w_k starts at ``init_loc`` plus N(0, ``init_std``²) noise: near the data's mean (the
-    reference code starts at 0.05 ± 0.01 on binarised MNIST, whose mean is 0.13). hardtanh
+    is). w_k starts at ``init_loc`` plus N(0, ``init_std``²) noise: near the data's mean
+    (``vamp_bounded`` starts at 0.05 ± 0.01 on binarised MNIST, whose mean is 0.13). hardtanh
     passes no gradient outside (a, b), so ``init_loc`` must lie inside it. The ``vamp``
     option passes the training data's range and mean (``data_range``, ``data_mean``).
     ``unit_interval=True`` is the older spelling of ``bounds=(0, 1)``, kept so that runs
