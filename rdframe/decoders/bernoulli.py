@@ -27,11 +27,8 @@ def linear_bernoulli_log_prob(h: Tensor, head: nn.Linear, x: Tensor, event_dims:
     gradients, whose two parts would cancel the same way, nor in bfloat16:
     :func:`scores_fast` says when the decoders take this path.
     """
-    if Distribution._validate_args and not bool(Bernoulli.support.check(x).all()):
-        raise ValueError(  # as Bernoulli.log_prob would refuse it
-            f"Expected value argument ({type(x).__name__} of shape {tuple(x.shape)}) to be "
-            f"within the support ({Bernoulli.support}) of the distribution Bernoulli, but "
-            f"found invalid values")
+    if Distribution._validate_args:  # x's support, checked and reported as log_prob would
+        Bernoulli(logits=h.new_zeros(()), validate_args=True)._validate_sample(x)
     x = x.flatten(-event_dims).to(h.dtype)  # (…, B, D)
     agreement = (h * (x @ head.weight)).sum(-1)  # Σ_i x_i (W h)_i
     if head.bias is not None:
