@@ -62,6 +62,7 @@ COMPARISONS = {
     "throughput vs pythae, VAMP": ("pythae_vamp", "rdframe_lightning_vamp"),
     "Lightning's cost, VAE": ("rdframe_lightning", "rdframe_model"),
     "Lightning's cost, VAMP": ("rdframe_lightning_vamp", "rdframe_model_vamp"),
+    "the finite-gradient check, VAE": ("rdframe_lightning", "lightning_unchecked"),
 }
 
 
@@ -203,6 +204,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(RESULTS / "train_cpu.json"))
+    parser.add_argument("--methods", nargs="+", metavar="NAME",
+                        help="run only these methods (the plain loop always runs, for the "
+                             "ratios)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -217,6 +221,12 @@ def main() -> None:
                 "rdframe_lightning_vamp": partial(rdframe_lightning, vamp=True)}
     if (run := pythae_step(vamp=True)) is not None:
         methods["pythae_vamp"] = run
+    if args.methods:
+        unknown = set(args.methods) - set(methods)
+        if unknown:
+            parser.error(f"unknown methods {sorted(unknown)}; choose from {list(methods)}")
+        methods = {name: run for name, run in methods.items()
+                   if name in args.methods or name == "plain"}
     names, seconds = list(methods), {name: [] for name in methods}
     for repeat in range(args.repeats):
         order = names[repeat % len(names):] + names[: repeat % len(names)]

@@ -190,8 +190,7 @@ class RDSystem(pl.LightningModule):
         return bool(getattr(connector, "should_update_logs", True))
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        if grads and not torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+        if nonfinite_gradient([p.grad for p in self.parameters() if p.grad is not None]):
             self._nonfinite(f"the gradient of {self._first_nonfinite_parameter()}")
             optimizer.zero_grad(set_to_none=True)  # Adam leaves a parameter without grad alone
 
@@ -301,6 +300,28 @@ def fused_options(factory: OptimizerFactory, parameters: Iterable[nn.Parameter])
         return {}
     usable = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in parameters)
     return {"fused": True} if usable else {}
+
+
+def nonfinite_gradient(grads: list[Tensor]) -> bool:
+    """Whether any of ``grads`` holds a NaN or an infinity. One read of each (GradScaler's
+    check, at a scale of 1, which leaves the values as they are: half the time of their total
+    norm on a CPU) and one host-device synchronisation. Unlike the norm, it does not overflow:
+    a finite gradient of 10²⁰ is finite.
+
+    >>> nonfinite_gradient([torch.full((3,), 1e20), torch.tensor([1.0, float("inf")])])
+    True
+    >>> nonfinite_gradient([torch.full((3,), 1e20)])
+    False
+    """
+    groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}  # as GradScaler groups
+    for grad in grads:
+        groups.setdefault((grad.device, grad.dtype), []).append(grad)
+    found = []
+    for (device, _), group in groups.items():
+        found.append(torch.zeros(1, device=device))
+        torch._amp_foreach_non_finite_check_and_unscale_(
+            group, found[-1], torch.ones(1, device=device))
+    return bool(found) and bool(sum(f.cpu() for f in found))
 
 
 def nonfinite_term(**terms: Tensor) -> str | None:

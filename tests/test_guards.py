@@ -19,6 +19,7 @@ from rdframe.data.sampler import EpochSampler
 from rdframe.errors import NonFiniteError
 from rdframe.model import RDTerms
 from rdframe.objectives import BetaVAE
+from rdframe.system import nonfinite_gradient
 from rdframe.train import run
 
 QUICK = ["latent_dim=4", "iwae_samples=8", "logger=none", "~callbacks.checkpoint",
@@ -194,3 +195,18 @@ def test_a_finished_run_asked_for_more_epochs_continues_exactly(tmp_path):
     keys = ("rate", "distortion", "elbo", "iwae_nll", "steps", "epochs")
     assert [getattr(extended, k) for k in keys] == [getattr(direct, k) for k in keys]
     assert extended.steps == 48
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_the_gradient_check_finds_each_nonfinite_value_and_changes_none(dtype):
+    """Every NaN and infinity is found, in any tensor of a mixed list; finite gradients, also
+    ones whose squares overflow (a norm would call them infinite), pass; no value changes."""
+    finite = [torch.randn(5, 3, dtype=torch.float64), torch.full((4,), 1e30, dtype=dtype)]
+    assert not nonfinite_gradient([g.clone() for g in finite]) and not nonfinite_gradient([])
+    for bad in (math.nan, math.inf, -math.inf):
+        for i in range(len(finite)):
+            grads = [g.clone() for g in finite]
+            grads[i].view(-1)[-1] = bad
+            kept = [g.clone() for g in grads]
+            assert nonfinite_gradient(grads)
+            assert all(torch.equal(g.nan_to_num(), k.nan_to_num()) for g, k in zip(grads, kept))

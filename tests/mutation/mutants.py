@@ -149,6 +149,8 @@ MUTANTS = [
     Mutant("decoders: a NaN of the fast path not handed to the distribution's checks",
            BERNOULLI_PY, "if not (Distribution._validate_args and bool(scored.isnan().any())):",
            "if True:", (*DECODERS, T + "test_guards.py")),
+    Mutant("system: the gradient check reads only the first gradient", SYSTEM_PY,
+           "for grad in grads:", "for grad in grads[:1]:", (T + "test_guards.py",)),
     Mutant("estimators: the last chunk draws a full chunk (k too large)", ESTIMATORS_PY,
            "n = min(chunk_size, samples - start)", "n = chunk_size", ESTIMATORS),
     Mutant("estimators: bits per example instead of per dimension", ESTIMATORS_PY,
