@@ -165,7 +165,10 @@ def _report(argv: list[str]) -> None:
 
 def _evaluate(argv: list[str]) -> None:
     parser = _Parser(
-        prog="rdframe evaluate", description="a run's checkpoint → metrics, merged into rd.json"
+        prog="rdframe evaluate", description="a run's checkpoint → metrics, merged into rd.json",
+        epilog="A killed evaluation resumes: the same command scores only the blocks of "
+        "examples left (kept in RUN_DIR/evaluation/ until the result is in rd.json), to the "
+        "same numbers."
     )
     parser.add_argument("run_dir", help="a run folder made by `rdframe train`")
     parser.add_argument("--samples", type=int, default=None,

@@ -15,11 +15,16 @@ of I(X;Z), the active units and, where defined, the KL per latent dimension.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
 import logging
 import math
 import multiprocessing
 import os
+import pickle
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -86,6 +91,10 @@ def evaluate_run(
     the IWAE bound's blocks of examples over that many processes (one per GPU, ``cuda:0`` …,
     on a CUDA device). None of the three changes the numbers: every block of BLOCK examples
     draws from its own seed (:func:`block_nll`).
+
+    An evaluation that is killed resumes: each finished block is kept in run_dir/evaluation/
+    (:func:`block_store`), and the same command scores only the blocks left, to the same
+    numbers. The folder is removed once rd.json has the result.
     """
     run_dir = Path(run_dir)
     if weights not in CHECKPOINTS or repeats < 1 or processes < 1:
@@ -100,12 +109,16 @@ def evaluate_run(
     system.to(where)
     x, y = (t.to(where) for t in split_tensors(data, split))
     seed, k = cfg.get("seed", 0), samples or cfg.iwae_samples
-    nll = NLLPlan(run_dir, weights, split, k, gigabytes(memory_gb), processes, where)
+    store = block_store(run_dir, run_dir / CHECKPOINTS[weights], split, k, len(x))
+    nll = NLLPlan(run_dir, weights, split, k, gigabytes(memory_gb), processes, where, store)
     with torch.random.fork_rng(devices=[where] if where.type == "cuda" else []):
         torch.manual_seed(seed)
         metrics = evaluate_model(system.model, system.objective, x, y, k, data.entropy,
                                  seeds=[seed + r for r in range(repeats)], nll=nll)
     write_metrics(run_dir, record, split, metrics | {"weights": weights})
+    shutil.rmtree(store, ignore_errors=True)  # a resume aid, not a cache: code may change
+    with contextlib.suppress(OSError):
+        store.parent.rmdir()  # when no other evaluation is under way
     return metrics | {"weights": weights}
 
 
@@ -158,24 +171,72 @@ class NLLPlan:
     memory: int | None  # bytes a pass may take; None: the device's default
     processes: int
     device: torch.device
+    store: Path | None = None  # where finished blocks are kept (:func:`block_store`)
 
 
 @torch.no_grad()
 def block_nll(model: RDModel, x: Tensor, samples: int, seed: int, memory: int | None,
-              blocks: Iterable[int]) -> dict[int, Tensor]:
+              blocks: Iterable[int], keep: BlockWriter | None = None) -> dict[int, Tensor]:
     """−(IWAE bound) of every example of each block j of ``x`` (examples j·BLOCK …), each
     block drawing from a generator seeded by (seed, j): the same numbers whatever process
-    scores the block and whatever rows a pass holds."""
+    scores the block, whatever rows a pass holds, and whether or not the evaluation was
+    interrupted in between. ``keep`` stores each block as it is finished."""
     rows = iwae_rows(model, x, memory)
     out = {}
     for j in blocks:
         torch.manual_seed(derive_seed(seed, j))
         out[j] = -iwae_log_likelihood(model, x[j * BLOCK : (j + 1) * BLOCK], samples, rows).cpu()
+        if keep is not None:
+            keep(j, out[j])
     return out
 
 
-def _score_blocks(plan: NLLPlan, seed: int, rank: int) -> dict[int, Tensor]:
-    """One process of a spread evaluation: rebuild the run, score blocks rank, rank + n, …"""
+def block_store(run_dir: Path, checkpoint: Path, split: str, samples: int, examples: int) -> Path:
+    """The folder where an evaluation of ``checkpoint`` on ``split`` with k = ``samples``
+    keeps its finished blocks, so that the same command, after a kill, goes on from them:
+    run_dir/evaluation/{split}-k{samples}-n{examples}-{digest of the checkpoint's bytes}. A
+    checkpoint that changed (training went on) gets another folder, so nothing stale is read.
+    """
+    digest = hashlib.sha256()
+    with checkpoint.open("rb") as stream:
+        while chunk := stream.read(1 << 22):
+            digest.update(chunk)
+    return run_dir / "evaluation" / f"{split}-k{samples}-n{examples}-{digest.hexdigest()[:16]}"
+
+
+def stored_blocks(store: Path | None, seed: int) -> dict[int, Tensor]:
+    """The blocks of the estimate with ``seed`` that earlier launches finished in ``store``
+    (each launch's process writes its own file, seed{seed}-…pt; they are merged here)."""
+    blocks: dict[int, Tensor] = {}
+    if store is not None:
+        for path in sorted(store.glob(f"seed{seed}-*.pt")):
+            try:
+                blocks |= torch.load(path, weights_only=True)
+            except (OSError, RuntimeError, pickle.UnpicklingError) as error:
+                log.warning("rdframe: %s unreadable (%s); its blocks are scored again", path,
+                            error)
+    return blocks
+
+
+class BlockWriter:
+    """Keeps the blocks one process finishes for one seed, rewriting its own file (whole, by
+    :func:`rdframe.atomic.atomic_write`) after each: a kill loses at most the block under way."""
+
+    def __init__(self, store: Path, seed: int, rank: int = 0) -> None:
+        self.path = store / f"seed{seed}-{os.getpid()}-{time.time_ns()}-{rank}.pt"
+        self.blocks: dict[int, Tensor] = {}
+
+    def __call__(self, block: int, values: Tensor) -> None:
+        self.blocks[block] = values
+        buffer = io.BytesIO()
+        torch.save(self.blocks, buffer)
+        atomic_write(self.path, buffer.getvalue())
+
+
+def _score_blocks(plan: NLLPlan, seed: int, rank: int,
+                  blocks: list[int] | None = None) -> dict[int, Tensor]:
+    """One process of a spread evaluation: rebuild the run, score ``blocks`` (default: rank,
+    rank + n, … of all), storing each in ``plan.store``."""
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // plan.processes))
     device = plan.device
     if device.type == "cuda":
@@ -186,8 +247,10 @@ def _score_blocks(plan: NLLPlan, seed: int, rank: int) -> dict[int, Tensor]:
     load_weights(system, plan.run_dir / CHECKPOINTS[plan.weights])
     system.to(device).eval()
     x = split_tensors(data, plan.split)[0].to(device)
-    blocks = range(rank, block_count(len(x)), plan.processes)
-    return block_nll(system.model, x, plan.samples, seed, plan.memory, blocks)
+    if blocks is None:
+        blocks = list(range(rank, block_count(len(x)), plan.processes))
+    keep = None if plan.store is None else BlockWriter(plan.store, seed, rank)
+    return block_nll(system.model, x, plan.samples, seed, plan.memory, blocks, keep)
 
 
 def block_count(examples: int) -> int:
@@ -201,12 +264,13 @@ def joined(parts: Iterable[dict[int, Tensor]]) -> Tensor:
     return torch.cat([blocks[j] for j in sorted(blocks)])
 
 
-def spread_nll(plan: NLLPlan, seed: int) -> Tensor:
-    """−(IWAE bound) of every example, its blocks scored by ``plan.processes`` processes."""
+def spread_nll(plan: NLLPlan, seed: int, blocks: list[int]) -> dict[int, Tensor]:
+    """−(IWAE bound) of the examples of ``blocks``, scored by ``plan.processes`` processes."""
     context = multiprocessing.get_context("spawn")
     with context.Pool(plan.processes) as pool:
-        parts = pool.starmap(_score_blocks, [(plan, seed, r) for r in range(plan.processes)])
-    return joined(parts)
+        parts = pool.starmap(_score_blocks, [(plan, seed, r, blocks[r :: plan.processes])
+                                             for r in range(plan.processes)])
+    return {j: values for part in parts for j, values in part.items()}
 
 
 @torch.no_grad()
@@ -224,17 +288,21 @@ def repeated_nll(
     standard deviation (n − 1) and ``iwae_nll_repeats`` each value."""
     model.eval()
     values, seeds = [], seeds or [0]
+    store = None if nll is None else nll.store
     for seed in seeds:
         start = time.perf_counter()
-        if nll is not None and nll.processes > 1:
-            per_example = spread_nll(nll, seed)
-        else:
+        done = stored_blocks(store, seed)
+        todo = [j for j in range(block_count(len(x))) if j not in done]
+        if todo and nll is not None and nll.processes > 1:
+            done |= spread_nll(nll, seed, todo)
+        elif todo:
             memory = None if nll is None else nll.memory
-            per_example = joined([block_nll(model, x, samples, seed, memory,
-                                            range(block_count(len(x))))])
-        values.append(per_example.double().mean().item())
-        log.info("rdframe: IWAE NLL (k=%d), estimate %d of %d: %.3f nats in %.0f s", samples,
-                 len(values), len(seeds), values[-1], time.perf_counter() - start)
+            keep = None if store is None else BlockWriter(store, seed)
+            done |= block_nll(model, x, samples, seed, memory, todo, keep)
+        values.append(joined([done]).double().mean().item())
+        log.info("rdframe: IWAE NLL (k=%d), estimate %d of %d: %.3f nats in %.0f s%s",
+                 samples, len(values), len(seeds), values[-1], time.perf_counter() - start,
+                 _resumed(block_count(len(x)) - len(todo), block_count(len(x))))
     nll_mean = sum(values) / len(values)
     discrete = discrete_likelihood(model)  # bits per dimension of a density: null
     metrics = {"iwae_nll": nll_mean,
@@ -243,6 +311,10 @@ def repeated_nll(
         sd = torch.tensor(values, dtype=torch.float64).std().item()
         metrics |= {"iwae_nll_sd": sd, "iwae_nll_repeats": values}
     return metrics
+
+
+def _resumed(stored: int, blocks: int) -> str:
+    return f" ({stored} of {blocks} blocks kept from an earlier launch)" if stored else ""
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import re
 import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_config, trained_run
+from conftest import compose_config, rdframe_command, trained_run
 
 from rdframe.cli import main
 from rdframe.errors import RDFrameError
 from rdframe.estimators import iwae_log_likelihood, predictive_error, rd_terms
-from rdframe.evaluate import CHECKPOINT, draw_pictures, evaluate_run
+from rdframe.evaluate import CHECKPOINT, block_store, draw_pictures, evaluate_run
 from rdframe.results import RunResult
 from rdframe.train import run
 
@@ -147,6 +151,47 @@ def test_evaluate_gives_the_same_nll_whatever_the_memory_budget_and_processes(ru
     assert tight == pytest.approx(budget, rel=1e-6, abs=1e-6)
     assert spread_over_two == pytest.approx(budget, rel=1e-6, abs=1e-6)
     assert evaluate_run(run_copy, samples=50, repeats=2)["iwae_nll_repeats"][1] != budget
+
+
+def test_a_killed_evaluation_resumes_to_the_same_numbers(run_copy, tmp_path, caplog):
+    """``rdframe evaluate`` killed outright (SIGKILL) after its first block of examples, then
+    run again: the second launch takes the kept block, scores the rest, and rd.json gets the
+    numbers of an evaluation that was never interrupted. The kept blocks go once it has."""
+    whole = evaluate_run(Path(shutil.copytree(run_copy, tmp_path / "twin")), samples=5000,
+                         repeats=2)
+    command = [*rdframe_command(), "evaluate", str(run_copy), "--samples", "5000",
+               "--repeats", "2"]
+    process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not list((run_copy / "evaluation").glob("*/seed*.pt")):
+        assert process.poll() is None and time.monotonic() < deadline, "no block was kept"
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    assert json.loads((run_copy / "rd.json").read_text())["iwae_samples"] == 20  # untouched
+    with caplog.at_level(logging.INFO, logger="rdframe.evaluate"):
+        resumed = evaluate_run(run_copy, samples=5000, repeats=2)
+    assert "estimate 1 of 2" in caplog.text and "1 of 2 blocks kept from an earlier launch" in (
+        caplog.text)
+    assert resumed["iwae_nll_repeats"] == pytest.approx(whole["iwae_nll_repeats"], rel=1e-9)
+    assert not (run_copy / "evaluation").exists()
+
+
+def test_kept_blocks_belong_to_one_checkpoint_split_and_k(run_copy):
+    """Blocks kept for one evaluation are never read by another: the folder is named by the
+    split, k, the number of examples and the checkpoint's bytes (training that went on)."""
+    checkpoint = run_copy / CHECKPOINT
+    store = block_store(run_copy, checkpoint, "test", 50, 200)
+    assert store == block_store(run_copy, checkpoint, "test", 50, 200)
+    others = {block_store(run_copy, checkpoint, "val", 50, 200),
+              block_store(run_copy, checkpoint, "test", 51, 200),
+              block_store(run_copy, checkpoint, "test", 50, 100)}
+    state = torch.load(checkpoint, weights_only=False)
+    state["state_dict"] = {k: v + 1e-3 for k, v in state["state_dict"].items()}
+    torch.save(state, checkpoint)
+    others.add(block_store(run_copy, checkpoint, "test", 50, 200))
+    assert store not in others and len(others) == 4
 
 
 def test_evaluation_is_reproducible_and_other_splits_stay_apart(run_copy):
