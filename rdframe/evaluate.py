@@ -109,7 +109,7 @@ def evaluate_run(
     system.to(where)
     x, y = (t.to(where) for t in split_tensors(data, split))
     seed, k = cfg.get("seed", 0), samples or cfg.iwae_samples
-    store = block_store(run_dir, run_dir / CHECKPOINTS[weights], split, k, len(x))
+    store = block_store(run_dir, run_dir / CHECKPOINTS[weights], split, k, len(x), where.type)
     nll = NLLPlan(run_dir, weights, split, k, gigabytes(memory_gb), processes, where, store)
     with torch.random.fork_rng(devices=[where] if where.type == "cuda" else []):
         torch.manual_seed(seed)
@@ -191,17 +191,19 @@ def block_nll(model: RDModel, x: Tensor, samples: int, seed: int, memory: int | 
     return out
 
 
-def block_store(run_dir: Path, checkpoint: Path, split: str, samples: int, examples: int) -> Path:
+def block_store(run_dir: Path, checkpoint: Path, split: str, samples: int, examples: int,
+                device: str = "cpu") -> Path:
     """The folder where an evaluation of ``checkpoint`` on ``split`` with k = ``samples``
     keeps its finished blocks, so that the same command, after a kill, goes on from them:
-    run_dir/evaluation/{split}-k{samples}-n{examples}-{digest of the checkpoint's bytes}. A
-    checkpoint that changed (training went on) gets another folder, so nothing stale is read.
-    """
+    run_dir/evaluation/{split}-k{samples}-n{examples}-{device}-{digest of the checkpoint's
+    bytes}. A checkpoint that changed (training went on) gets another folder, so nothing stale
+    is read; so does another kind of device, whose random draws differ."""
     digest = hashlib.sha256()
     with checkpoint.open("rb") as stream:
         while chunk := stream.read(1 << 22):
             digest.update(chunk)
-    return run_dir / "evaluation" / f"{split}-k{samples}-n{examples}-{digest.hexdigest()[:16]}"
+    name = f"{split}-k{samples}-n{examples}-{device}-{digest.hexdigest()[:16]}"
+    return run_dir / "evaluation" / name
 
 
 def stored_blocks(store: Path | None, seed: int) -> dict[int, Tensor]:
@@ -233,10 +235,9 @@ class BlockWriter:
         atomic_write(self.path, buffer.getvalue())
 
 
-def _score_blocks(plan: NLLPlan, seed: int, rank: int,
-                  blocks: list[int] | None = None) -> dict[int, Tensor]:
-    """One process of a spread evaluation: rebuild the run, score ``blocks`` (default: rank,
-    rank + n, … of all), storing each in ``plan.store``."""
+def _score_blocks(plan: NLLPlan, seed: int, rank: int, blocks: list[int]) -> dict[int, Tensor]:
+    """One process of a spread evaluation: rebuild the run, score ``blocks``, keeping each in
+    ``plan.store``."""
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // plan.processes))
     device = plan.device
     if device.type == "cuda":
@@ -247,8 +248,6 @@ def _score_blocks(plan: NLLPlan, seed: int, rank: int,
     load_weights(system, plan.run_dir / CHECKPOINTS[plan.weights])
     system.to(device).eval()
     x = split_tensors(data, plan.split)[0].to(device)
-    if blocks is None:
-        blocks = list(range(rank, block_count(len(x)), plan.processes))
     keep = None if plan.store is None else BlockWriter(plan.store, seed, rank)
     return block_nll(system.model, x, plan.samples, seed, plan.memory, blocks, keep)
 

@@ -180,18 +180,20 @@ def test_a_killed_evaluation_resumes_to_the_same_numbers(run_copy, tmp_path, cap
 
 def test_kept_blocks_belong_to_one_checkpoint_split_and_k(run_copy):
     """Blocks kept for one evaluation are never read by another: the folder is named by the
-    split, k, the number of examples and the checkpoint's bytes (training that went on)."""
+    split, k, the number of examples, the kind of device and the checkpoint's bytes (training
+    that went on)."""
     checkpoint = run_copy / CHECKPOINT
     store = block_store(run_copy, checkpoint, "test", 50, 200)
     assert store == block_store(run_copy, checkpoint, "test", 50, 200)
     others = {block_store(run_copy, checkpoint, "val", 50, 200),
               block_store(run_copy, checkpoint, "test", 51, 200),
-              block_store(run_copy, checkpoint, "test", 50, 100)}
+              block_store(run_copy, checkpoint, "test", 50, 100),
+              block_store(run_copy, checkpoint, "test", 50, 200, "cuda")}
     state = torch.load(checkpoint, weights_only=False)
     state["state_dict"] = {k: v + 1e-3 for k, v in state["state_dict"].items()}
     torch.save(state, checkpoint)
     others.add(block_store(run_copy, checkpoint, "test", 50, 200))
-    assert store not in others and len(others) == 4
+    assert store not in others and len(others) == 5
 
 
 def test_evaluation_is_reproducible_and_other_splits_stay_apart(run_copy):
