@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import common
 import torch
 from common import pythae_vae
 from torch import Tensor
@@ -41,8 +42,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 FULL_EXAMPLES, FULL_SAMPLES = 10_000, 5_000
 
 
-def load_images(n: int) -> tuple[Tensor, str]:
-    """The first n binarised MNIST test images, else the digits' (N, 1, H, W) in {0, 1}."""
+def load_images(n: int, random_images: bool = False) -> tuple[Tensor, str]:
+    """The first n binarised MNIST test images, else the digits' (N, 1, H, W) in {0, 1}; with
+    ``random_images`` n binary 28×28 arrays of MNIST's mean, 0.13 (a machine without data)."""
+    if random_images:
+        return common.random_images(n), "random"
     root = os.environ.get("RDFRAME_DATA_DIR")
     if root and (Path(root) / "MNIST" / "raw").is_dir():
         from rdframe.data import MNISTDataModule
@@ -148,11 +152,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--random-images", action="store_true",
+                        help="time on random binary 28×28 images, without a data set")
     parser.add_argument("--out", default=None, help="JSON file (default: results/iwae_DEVICE)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    x, dataset = load_images(args.examples)
+    x, dataset = load_images(args.examples, args.random_images)
     x = x.to(device)
     records = [measure(x, k, args, device) for k in args.samples]
     print_table(records)

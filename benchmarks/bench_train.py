@@ -40,6 +40,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import common
 import pytorch_lightning as pl
 import torch
 from common import median_ratio, pythae_vae, write_record
@@ -66,14 +67,18 @@ COMPARISONS = {
 }
 
 
-def load_batches(steps: int) -> list[Tensor]:
-    """``steps`` + WARMUP batches of binarised MNIST training images, in memory."""
+def load_batches(steps: int, random_images: bool = False) -> list[Tensor]:
+    """``steps`` + WARMUP batches of binarised MNIST training images, in memory; with
+    ``random_images`` (a machine without the data set) binary arrays of MNIST's mean, 0.13,
+    which cost a step the same."""
+    n = (steps + WARMUP) * BATCH
+    if random_images:
+        return list(common.random_images(n).split(BATCH))
     from rdframe.data.binarized_mnist import BinarizedMNISTDataModule
 
     data = BinarizedMNISTDataModule()
     data.setup("fit")
-    x = data.train_set.tensors[0][: (steps + WARMUP) * BATCH].float()
-    return list(x.split(BATCH))
+    return list(data.train_set.tensors[0][:n].float().split(BATCH))
 
 
 def model(vamp: bool = False) -> RDModel:
@@ -84,21 +89,29 @@ def model(vamp: bool = False) -> RDModel:
     return RDModel(encoder, decoder, marginal)
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a CUDA device runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def timed_steps(step: Callable[[Tensor], None], batches: list[Tensor]) -> float:
     """Seconds for the batches after the warm-up ones."""
     for x in batches[:WARMUP]:
         step(x)
+    synchronize(batches[0].device)
     start = time.perf_counter()
     for x in batches[WARMUP:]:
         step(x)
+    synchronize(batches[0].device)
     return time.perf_counter() - start
 
 
 def plain(batches: list[Tensor]) -> float:
-    m = model()
+    m = model().to(batches[0].device)
     encoder, decoder = m.encoder.net, m.decoder.net
     optimizer = torch.optim.Adam(m.parameters(), lr=1e-3)
-    log_2pi = torch.log(torch.tensor(2 * torch.pi))
+    log_2pi = torch.log(torch.tensor(2 * torch.pi, device=batches[0].device))
 
     def step(x: Tensor) -> None:
         flat = x.flatten(1)
@@ -120,7 +133,7 @@ def plain(batches: list[Tensor]) -> float:
 
 
 def rdframe_model(batches: list[Tensor], compiled: bool = False, vamp: bool = False) -> float:
-    m, objective = model(vamp), BetaVAE(beta=1.0)
+    m, objective = model(vamp).to(batches[0].device), BetaVAE(beta=1.0)
     factory = partial(torch.optim.Adam, lr=1e-3)  # as RDSystem builds it: fused where it can
 
     def loss_of(x: Tensor) -> Tensor:
@@ -142,11 +155,14 @@ def rdframe_model(batches: list[Tensor], compiled: bool = False, vamp: bool = Fa
 class StepTimer(pl.Callback):
     """Seconds from the first batch after the warm-up to the end of training."""
 
-    def on_train_batch_start(self, trainer: pl.Trainer, *args: object) -> None:
+    def on_train_batch_start(self, trainer: pl.Trainer, module: pl.LightningModule,
+                             *args: object) -> None:
         if trainer.global_step == WARMUP:
+            synchronize(module.device)
             self.start = time.perf_counter()
 
-    def on_train_end(self, trainer: pl.Trainer, *args: object) -> None:
+    def on_train_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        synchronize(module.device)
         self.seconds = time.perf_counter() - self.start
 
 
@@ -163,11 +179,12 @@ def rdframe_lightning(
     system = system_class(model(vamp), BetaVAE(beta=1.0))
     x = torch.cat(batches)
     # served as rdframe's data modules serve a set in memory: a batch gathered whole
-    loader = DataLoader(gathering(Tensors(x, torch.zeros(len(x)))), batch_size=BATCH,
-                        collate_fn=collate)
+    loader = DataLoader(gathering(Tensors(x, torch.zeros(len(x), device=x.device))),
+                        batch_size=BATCH, collate_fn=collate)
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as folder:
-        trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=len(batches),
+        trainer = pl.Trainer(accelerator="gpu" if x.is_cuda else "cpu", devices=1,
+                             max_steps=len(batches),
                              logger=pl.loggers.CSVLogger(folder), callbacks=[timer],
                              enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, log_every_n_steps=10,
@@ -184,7 +201,7 @@ def pythae_step(vamp: bool = False) -> Callable[[list[Tensor]], float] | None:
         return None
 
     def run(batches: list[Tensor]) -> float:
-        vae = pythae_vae(model(vamp))
+        vae = pythae_vae(model(vamp)).to(batches[0].device)
         optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
 
         def step(x: Tensor) -> None:
@@ -203,6 +220,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
+    parser.add_argument("--random-images", action="store_true",
+                        help="time on random binary images, without the data set")
     parser.add_argument("--out", default=str(RESULTS / "train_cpu.json"))
     parser.add_argument("--methods", nargs="+", metavar="NAME",
                         help="run only these methods (the plain loop always runs, for the "
@@ -210,7 +230,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    batches = load_batches(args.steps)
+    batches = [x.to(args.device) for x in load_batches(args.steps, args.random_images)]
     methods: dict[str, Callable[[list[Tensor]], float]] = {
         "plain": plain, "rdframe_model": rdframe_model, "rdframe_lightning": rdframe_lightning,
         "lightning_unchecked": partial(rdframe_lightning, system_class=UncheckedSystem),
@@ -234,7 +254,9 @@ def main() -> None:
             seconds[name].append(methods[name](batches))
     images = args.steps * BATCH
     record = {"steps": args.steps, "batch": BATCH, "repeats": args.repeats,
-              "threads": args.threads, "torch": torch.__version__, "components": COMPONENTS,
+              "threads": args.threads, "device": args.device,
+              "images": "random" if args.random_images else "binarized_mnist",
+              "torch": torch.__version__, "components": COMPONENTS,
               "methods": {}, "comparisons": {}}
     print(f"{'method':>18} {'ms/step':>8} {'images/s':>9} {'vs plain':>9}")
     for name in names:

@@ -76,3 +76,13 @@ def pythae_vae(model: Any) -> Any | None:
         vamp.pseudo_inputs[0].weight.copy_(pseudo_inputs.flatten(1).T)
         vamp.pseudo_inputs[0].bias.zero_()
     return vamp
+
+
+def random_images(n: int, mean: float = 0.13) -> Any:
+    """n binary 28×28 images (n, 1, 28, 28) of MNIST's mean pixel value, seeded: what a
+    benchmark times on a machine without the data sets (a step costs the same whatever the
+    pixels)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    return (torch.rand(n, 1, 28, 28, generator=generator) < mean).float()
