@@ -299,6 +299,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true",
                         help="leave out the compiled settings (minutes of compilation)")
+    parser.add_argument("--models", nargs="*", default=list(LEVERS), choices=list(LEVERS),
+                        help="the models whose levers are timed (default: both)")
     parser.add_argument("--families", nargs="*", default=None, metavar="SYMBOLS",
                         help='only these families, e.g. "−−−" "++v" (default: all 12)')
     parser.add_argument("--out", default=None)
@@ -307,7 +309,8 @@ def main() -> None:
     torch.manual_seed(0)
     found = peaks(device)
     lever_rows = []
-    for model, settings in LEVERS.items():
+    for model in args.models:
+        settings = LEVERS[model]
         chosen = [s for s in settings if not (args.no_compile and s.compile)]
         lever_rows += levers(model, chosen, args, found)
     families = [f for f in family_names() if args.families is None or symbol(f) in args.families]
