@@ -244,6 +244,8 @@ def family_costs(family: tuple[str, str, str], setting: Setting, args: argparse.
     """One family under ``setting``: a training step, a validation batch, IWAE rows per
     second, and what a run and the grid of 7 β cost at the full budget."""
     device = torch.device(args.device)
+    if device.type == "cuda":  # the IWAE budget is half the free memory: free the cache
+        torch.cuda.empty_cache()
     overrides = [*PAPER, f"encoder={family[0]}", f"decoder={family[1]}", f"marginal={family[2]}"]
     system, x = build(overrides), images(device)
     step = trainer_step(system, x, setting)
@@ -298,7 +300,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true",
-                        help="leave out the compiled settings (minutes of compilation)")
+                        help="leave out the compiled settings (minutes of compilation; they "
+                        "run last)")
     parser.add_argument("--models", nargs="*", default=list(LEVERS), choices=list(LEVERS),
                         help="the models whose levers are timed (default: both)")
     parser.add_argument("--families", nargs="*", default=None, metavar="SYMBOLS",
@@ -307,21 +310,28 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
-    found = peaks(device)
-    lever_rows = []
-    for model in args.models:
-        settings = LEVERS[model]
-        chosen = [s for s in settings if not (args.no_compile and s.compile)]
-        lever_rows += levers(model, chosen, args, found)
-    families = [f for f in family_names() if args.families is None or symbol(f) in args.families]
-    cost_rows = [family_costs(f, s, args, found) for f in families
-                 for s in (Setting("fp32"), Setting("bf16", bf16=True))]
+    out = Path(args.out or RESULTS / f"gpu-{device.type}.json")
     record = {"device": device_name(device), "torch": torch.__version__, "batch": BATCH,
-              "steps": args.steps, "repeats": args.repeats, "peak_gflops": found,
-              "levers": lever_rows, "families": cost_rows}
+              "steps": args.steps, "repeats": args.repeats, "peak_gflops": peaks(device),
+              "levers": [], "families": []}
+    # each part is written as soon as it is done, so a run stopped by its time limit keeps
+    # what it measured; the compiled settings (minutes of compilation) come last, each run of
+    # them with its own fp32 baseline
+    for model in args.models:
+        eager = [s for s in LEVERS[model] if not s.compile]
+        record["levers"] += levers(model, eager, args, record["peak_gflops"])
+        write_record(out, record)
+    for family in family_names():
+        if args.families is None or symbol(family) in args.families:
+            for setting in (Setting("fp32"), Setting("bf16", bf16=True)):
+                record["families"].append(
+                    family_costs(family, setting, args, record["peak_gflops"]))
+            write_record(out, record)
+    for model in [] if args.no_compile else args.models:
+        compiled = [Setting("fp32"), *(s for s in LEVERS[model] if s.compile)]
+        record["levers"] += levers(model, compiled, args, record["peak_gflops"])
+        write_record(out, record)
     print(markdown(record), end="")
-    write_record(args.out or RESULTS / f"gpu-{device.type}.json", record)
-
 
 if __name__ == "__main__":
     main()

@@ -33,11 +33,11 @@ run)
         timeout "$@" 2>&1 | tee -a "$out/gpu.log" || echo "failed ($?): $*" | tee -a "$out/gpu.log"
     }
     nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv | tee "$out/gpu.log"
-    bench 300 python3 bench_gpu.py --out "$out/gpu-cuda.json"
-    bench 120 python3 bench_train.py --device cuda --random-images --steps 300 --repeats 5 \
+    bench 360 python3 bench_gpu.py --out "$out/gpu-cuda.json"
+    bench 100 python3 bench_train.py --device cuda --random-images --steps 300 --repeats 5 \
         --methods rdframe_model rdframe_lightning lightning_unchecked pythae rdframe_model_vamp \
         rdframe_lightning_vamp pythae_vamp --out "$out/train_cuda.json"
-    bench 90 python3 bench_iwae.py --device cuda --random-images --examples 500 \
+    bench 80 python3 bench_iwae.py --device cuda --random-images --examples 500 \
         --samples 100 1000 --out "$out/iwae_cuda.json"
     ;;
 *)
