@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU benchmarks in one call of a lent GPU machine (about 8 minutes of device time):
+# The GPU benchmarks in one call of a lent GPU machine (at most 9 minutes of commands):
 # bench_gpu.py (the peak, bf16 / TF32 / channels-last / torch.compile / CUDA graphs, each family
 # of the paper's grid and its GPU-hours), then bench_train.py (rdframe against a plain loop and
 # pythae) and bench_iwae.py (rdframe's IWAE against a per-example loop and pythae) on CUDA.
