@@ -41,7 +41,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from common import random_images, write_record
+from bench_budget import SYMBOLS
+from common import random_images, synchronize, write_record
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -55,8 +56,6 @@ BATCH, SHAPE, MEAN = 100, (1, 28, 28), 0.13
 # validation on 10,000 images (100 batches) each epoch, the test IWAE at k = 1000, 7 β
 EPOCHS, STEPS_PER_EPOCH, VAL_BATCHES, TEST_EXAMPLES, TEST_SAMPLES, BETAS = (
     100, 500, 100, 10_000, 1000, 7)
-SYMBOLS = ({"conv": "−", "iaf": "+"}, {"conv": "−", "pixelcnn": "+"},
-           {"standard_normal": "−", "vamp": "v", "maf": "+"})
 PAPER = ["experiment=broken_elbo"]
 MLP = ["encoder=mlp", "decoder=mlp", "marginal=standard_normal", "latent_dim=64",
        "encoder.hidden=[512,512]", "decoder.hidden=[512,512]"]
@@ -104,11 +103,6 @@ def images(device: torch.device, n: int = BATCH) -> Tensor:
     return random_images(n, MEAN).to(device)
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def precision(setting: Setting, device: torch.device):  # noqa: ANN201 — a context manager
     if setting.bf16:
         return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -150,11 +144,11 @@ def trainer_step(system: RDSystem, x: Tensor, setting: Setting) -> Callable[[], 
 
 
 def seconds_per_call(fn: Callable[[], object], calls: int, device: torch.device) -> float:
-    sync(device)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(calls):
         fn()
-    sync(device)
+    synchronize(device)
     return (time.perf_counter() - start) / calls
 
 
@@ -197,7 +191,7 @@ def levers(model: str, settings: list[Setting], args: argparse.Namespace,
            found: dict[str, float]) -> list[dict]:
     """Every setting of ``model`` ("mlp" or "conv"), timed in rotated order over repeats."""
     device, overrides = torch.device(args.device), MLP if model == "mlp" else PAPER
-    steps, rows = {}, {}
+    steps, rows, chosen = {}, {}, {s.name: s for s in settings}
     for setting in settings:
         set_tf32(setting.tf32)
         step = trainer_step(build(overrides), images(device), setting)
@@ -220,18 +214,13 @@ def levers(model: str, settings: list[Setting], args: argparse.Namespace,
         row |= {"images_per_s": BATCH / best,
                 "ratio_to_fp32": statistics.median(t / r for t, r in zip(row["seconds"], fp32)),
                 "flops_per_step": flops,
-                "fraction_of_peak": flops / best / 1e9 / peak_of(settings_by_name(settings, name),
-                                                                 found)}
+                "fraction_of_peak": flops / best / 1e9 / peak_of(chosen[name], found)}
     return list(rows.values())
 
 
-def settings_by_name(settings: list[Setting], name: str) -> Setting:
-    return next(s for s in settings if s.name == name)
-
-
 def family_names() -> list[tuple[str, str, str]]:
-    return list(itertools.product(("conv", "iaf"), ("conv", "pixelcnn"),
-                                  ("standard_normal", "vamp", "maf")))
+    """The 12 families of the paper's grid (bench_budget's SYMBOLS), encoder, decoder, marginal."""
+    return list(itertools.product(*(list(table) for table in SYMBOLS)))
 
 
 def symbol(family: tuple[str, str, str]) -> str:
@@ -332,6 +321,7 @@ def main() -> None:
         record["levers"] += levers(model, compiled, args, record["peak_gflops"])
         write_record(out, record)
     print(markdown(record), end="")
+
 
 if __name__ == "__main__":
     main()

@@ -43,7 +43,7 @@ from pathlib import Path
 import common
 import pytorch_lightning as pl
 import torch
-from common import median_ratio, pythae_vae, write_record
+from common import median_ratio, pythae_vae, synchronize, write_record
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
@@ -87,12 +87,6 @@ def model(vamp: bool = False) -> RDModel:
     marginal = (VampPrior(encoder, (1, 28, 28), COMPONENTS, init_loc=0.13, bounds=(0.0, 1.0))
                 if vamp else StandardNormal(LATENT))
     return RDModel(encoder, decoder, marginal)
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for the device's queued work (a CUDA device runs asynchronously)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def timed_steps(step: Callable[[Tensor], None], batches: list[Tensor]) -> float:

@@ -78,6 +78,15 @@ def pythae_vae(model: Any) -> Any | None:
     return vamp
 
 
+def synchronize(device: Any) -> None:
+    """Wait for the device's queued work (a CUDA device runs asynchronously), so that a clock
+    read after it counts the work."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def random_images(n: int, mean: float = 0.13) -> Any:
     """n binary 28×28 images (n, 1, 28, 28) of MNIST's mean pixel value, seeded: what a
     benchmark times on a machine without the data sets (a step costs the same whatever the
