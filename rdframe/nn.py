@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from torch import nn
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
@@ -29,3 +31,38 @@ def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> nn.Seque
 def numel(shape: Sequence[int]) -> int:
     """Number of elements of a tensor of the given shape."""
     return math.prod(shape)
+
+
+def softplus(v: Tensor) -> Tensor:
+    """softplus(v) = log(1 + eᵛ), elementwise, as ``F.softplus`` computes it, to within
+    float's rounding: |error| ≤ 1.2·10⁻⁷ (1 + |softplus(v)|) in float32.
+
+    On a CPU, in float32 or float64, it is max(v, 0) + log(1 + e^−|v|), with the derivative
+    σ(v) written out. ``F.softplus`` rests there on torch's vectorised log1p, which took 9 ns
+    an element on this project's AMD CPU where exp and log took about 1 ns each: a Bernoulli
+    decoder's softplus over 100 × 784 logits, forward and backward, takes 0.3 ms this way
+    against 0.9 ms (benchmarks/README.md). Elsewhere (CUDA; bfloat16 under autocast) it is
+    ``F.softplus``.
+
+    >>> v = torch.tensor([-100.0, -3.0, 0.0, 3.0, 100.0])
+    >>> torch.allclose(softplus(v), F.softplus(v), rtol=0, atol=1e-7)
+    True
+    """
+    if v.device.type == "cpu" and v.dtype in (torch.float32, torch.float64):
+        return _Softplus.apply(v)
+    return F.softplus(v)
+
+
+class _Softplus(torch.autograd.Function):
+    """max(v, 0) + log(1 + e^−|v|), whose derivative is σ(v) (twice differentiable: the
+    backward is made of differentiable operations on the saved input)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, v: Tensor) -> Tensor:
+        ctx.save_for_backward(v)
+        return v.clamp_min(0).add_(v.abs().neg_().exp_().add_(1).log_())
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:
+        (v,) = ctx.saved_tensors
+        return grad * torch.sigmoid(v)

@@ -75,3 +75,27 @@ def test_decoders_score_fast_only_for_an_evaluation(decoder_class):
     with torch.no_grad(), argument_validation(False):  # unchecked: x·l − softplus(l) on both
         assert torch.allclose(decoder.log_likelihood(z, grey), decoder(z).log_prob(grey),
                               atol=1e-4)
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+@pytest.mark.parametrize("decoder_class", [BernoulliMLPDecoder, GatedBernoulliDecoder])
+def test_training_path_matches_the_distribution(decoder_class, scale):
+    """With gradients and argument checks off (RDSystem's training step), log d(x|z) is
+    Σ x·l − softplus(l) pixel by pixel: the distribution's value to float32's rounding of
+    each pixel, and its gradients, with logits up to about ±100 at scale 30."""
+    torch.manual_seed(0)
+    decoder = decoder_class(8, SHAPE, (32, 32))
+    with torch.no_grad():
+        for p in decoder.parameters():
+            p.mul_(scale ** (1 / 3))
+    z, x = torch.randn(4, 2, 8), torch.rand(2, *SHAPE).bernoulli()
+    with argument_validation(False):
+        scored = decoder.log_likelihood(z, x)
+    expected = decoder(z).log_prob(x)
+    assert scored.shape == (4, 2) and scored.requires_grad
+    assert expected.abs().max() > (1e3 if scale > 1 else 1e2)
+    assert torch.allclose(scored, expected, rtol=1e-6, atol=1e-3)
+    ours = torch.autograd.grad(scored.sum(), list(decoder.parameters()))
+    theirs = torch.autograd.grad(expected.sum(), list(decoder.parameters()))
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5 * b.abs().max())

@@ -11,7 +11,7 @@ from torch.distributions import Distribution, Independent, Normal
 
 from rdframe.components import Decoder
 from rdframe.errors import ConfigError
-from rdframe.nn import mlp, numel
+from rdframe.nn import mlp, numel, softplus
 
 
 class GaussianMLPDecoder(Decoder):
@@ -53,7 +53,7 @@ class GaussianMLPDecoder(Decoder):
     @property
     def scale(self) -> Tensor:
         """σ, one per pixel, shape output_shape."""
-        return nn.functional.softplus(self.raw_scale) + self.min_scale
+        return softplus(self.raw_scale) + self.min_scale
 
     def forward(self, z: Tensor) -> Distribution:
         loc = self.net(z).unflatten(-1, self.output_shape)  # (..., B, *output_shape)

@@ -8,11 +8,10 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution, Independent, constraints
 from torch.distributions.utils import broadcast_all
-from torch.nn import functional as F
 
 from rdframe.components import Decoder
 from rdframe.errors import ConfigError, DataError
-from rdframe.nn import mlp, numel
+from rdframe.nn import mlp, numel, softplus
 
 
 class DiscretizedLogistic(Distribution):
@@ -59,8 +58,8 @@ class DiscretizedLogistic(Distribution):
         half_bin = 0.5 / (self.num_levels - 1)
         upper = (k / (self.num_levels - 1) + half_bin - self.loc) / self.scale
         lower = (k / (self.num_levels - 1) - half_bin - self.loc) / self.scale
-        log_below_upper = F.logsigmoid(upper)  # log F(x + δ): the lowest level's mass
-        log_above_lower = F.logsigmoid(-lower)  # log (1 − F(x − δ)): the highest level's mass
+        log_below_upper = -softplus(-upper)  # log F(x + δ): the lowest level's mass
+        log_above_lower = -softplus(lower)  # log (1 − F(x − δ)): the highest level's mass
         # σ(a) − σ(b) = σ(a) σ(−b) (1 − e^{b−a}): stable even far out in the tails
         log_bin = log_below_upper + log_above_lower + torch.log(-torch.expm1(lower - upper))
         log_bin = torch.where(k == self.num_levels - 1, log_above_lower, log_bin)
@@ -106,7 +105,7 @@ class LogisticMLPDecoder(Decoder):
 
     def forward(self, z: Tensor) -> Distribution:
         loc, raw_scale = self.net(z).chunk(2, dim=-1)  # (..., B, D) each
-        scale = F.softplus(raw_scale) + self.min_scale
+        scale = softplus(raw_scale) + self.min_scale
         pixels = DiscretizedLogistic(
             loc.unflatten(-1, self.output_shape),
             scale.unflatten(-1, self.output_shape),

@@ -10,6 +10,7 @@ from torch.distributions import Distribution, Independent, Normal
 
 from rdframe.components import Encoder
 from rdframe.encoders.bodies import GatedConvBody, body_features, check_body
+from rdframe.nn import softplus
 
 
 class GaussianConvEncoder(Encoder):
@@ -55,5 +56,5 @@ class GaussianConvEncoder(Encoder):
 
     def forward(self, x: Tensor) -> Distribution:
         loc, raw_scale = self.head(self.body(x)).chunk(2, dim=-1)  # (B, Z)
-        scale = nn.functional.softplus(raw_scale) + self.min_scale
+        scale = softplus(raw_scale) + self.min_scale
         return Independent(Normal(loc, scale), 1)

@@ -15,6 +15,7 @@ from rdframe.components import Encoder
 from rdframe.encoders.bodies import MLPBody, body_features, check_body
 from rdframe.encoders.fixed_point import implicit_fixed_point
 from rdframe.errors import ConfigError
+from rdframe.nn import softplus
 
 Shape = torch.Size | tuple[int, ...]
 
@@ -242,7 +243,7 @@ class IAFEncoder(Encoder):
     def forward(self, x: Tensor) -> Distribution:
         out = self.head(self.body(x))  # (B, 2Z + C)
         loc, raw_scale, context = out.split([self.latent_dim] * 2 + [self.context_dim], dim=-1)
-        scale = nn.functional.softplus(raw_scale) + self.min_scale
+        scale = softplus(raw_scale) + self.min_scale
         base = Independent(Normal(loc, scale), 1)
         return InverseAutoregressiveFlow(base, self.flow(context if self.context_dim else None))
 

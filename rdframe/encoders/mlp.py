@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import Tensor, nn
+from torch import Tensor
 from torch.distributions import Distribution, Independent, Normal
 
 from rdframe.components import Encoder
-from rdframe.nn import mlp, numel
+from rdframe.nn import mlp, numel, softplus
 
 
 class GaussianMLPEncoder(Encoder):
@@ -41,5 +41,5 @@ class GaussianMLPEncoder(Encoder):
 
     def forward(self, x: Tensor) -> Distribution:
         loc, raw_scale = self.net(x.flatten(-len(self.input_shape))).chunk(2, dim=-1)  # (B, Z)
-        scale = nn.functional.softplus(raw_scale + self.scale_shift) + self.min_scale
+        scale = softplus(raw_scale + self.scale_shift) + self.min_scale
         return Independent(Normal(loc, scale), 1)
