@@ -109,7 +109,10 @@ def measure(x: Tensor, samples: int, args: argparse.Namespace, device: torch.dev
     if fn is not None and samples % chunk == 0:  # pythae rounds k down to a multiple of chunk
         runs["pythae_get_nll"] = fn
     record = {"samples": samples, "examples": len(x), "sample_chunk": chunk, "rows": rows,
-              "pythae": note}
+              "pythae": note, "latent": args.latent, "hidden": args.hidden,
+              "decoder_macs_per_row": sum(layer.in_features * layer.out_features
+                                          for layer in model.decoder.modules()
+                                          if isinstance(layer, torch.nn.Linear))}
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.repeats):  # interleaved, best of several: robust to a busy machine
         for name, run in runs.items():
