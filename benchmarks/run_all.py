@@ -11,7 +11,9 @@ results/bench.md with a description of the machine.
    and end to end, ``rdframe train`` against pythae's TrainingPipeline (bench_train_cli.py);
 4. IWAE (bench_iwae.py) against a per-example loop (and pythae), with its fraction of the peak;
 5. IWAE memory per decoder (bench_iwae_memory.py);
-6. with ``--components``, each family's throughput and peak memory (bench_components.py).
+6. how the default model's cost grows with the batch size, the latent size and the IWAE's k
+   (bench_scaling.py);
+7. with ``--components``, each family's throughput and peak memory (bench_components.py).
 
 Timings on a shared machine are noisy: compare the ratios within one run. Nothing here asserts.
 """
@@ -169,6 +171,16 @@ def markdown(report: dict) -> str:
     for r in report["iwae_memory"].get("results", []):
         rows = ", ".join(f"{n:,} at {b} GB" for b, n in r["rows"].items())
         lines.append(f"| {r['decoder']} | {r['bytes_per_row'] / 2**20:.2f} | {rows} |")
+    scaling = report.get("scaling", {})
+    if "by_batch" in scaling:
+        lines += ["", "## How the default model's cost grows (1 thread)", "",
+                  "| latent | batch | ms a step | images/s |", "|---:|---:|---:|---:|"]
+        lines += [f"| {r['latent']} | {r['batch']} | {r['ms_per_step']:.2f} | "
+                  f"{r['images_per_s']:.0f} |" for r in scaling["by_batch"] + scaling["by_latent"]]
+        lines += ["", "| IWAE k | images | rows a pass | seconds | rows/s |",
+                  "|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['samples']} | {r['examples']} | {r['rows_per_pass']} | "
+                  f"{r['seconds']:.3f} | {r['rows_per_s']:.0f} |" for r in scaling["by_k"]]
     return "\n".join(lines) + "\n"
 
 
@@ -189,6 +201,8 @@ def main() -> None:
                             "--repeats", repeats)
     iwae_peak_fractions(report["iwae"], peak)
     report["iwae_memory"] = script("bench_iwae_memory.py", "--samples", "100")
+    report["scaling"] = script("bench_scaling.py", "--steps", steps, "--repeats", repeats,
+                               *(["--samples", "10", "100"] if args.quick else []))
     if args.components:
         report["components"] = script("bench_components.py", "--steps", "5")
     RESULTS.mkdir(parents=True, exist_ok=True)
