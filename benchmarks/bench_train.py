@@ -18,6 +18,8 @@ methods put a VampPrior of K = 50 pseudo-inputs in place of N(0, I). Methods:
   progress bar: see ``bench_train_cli`` in ``run_all.py`` for the command end to end);
 - ``lightning_unchecked``: the same without the finite-gradient check of
   ``on_before_optimizer_step`` (what the check costs; not how rdframe runs);
+- ``lightning_bare``: the loss alone under the same Trainer, without the per-batch seed,
+  the checks and the logging: what Lightning's loop costs by itself;
 - ``model_compiled``: ``rdframe_model`` with its loss (forward, and backward through
   AOTAutograd) under ``torch.compile``; its first call, the compilation, falls in the warm-up;
 - ``pythae``: pythae's VAE of the same layers through its own training step (optional);
@@ -64,6 +66,7 @@ COMPARISONS = {
     "Lightning's cost, VAE": ("rdframe_lightning", "rdframe_model"),
     "Lightning's cost, VAMP": ("rdframe_lightning_vamp", "rdframe_model_vamp"),
     "the finite-gradient check, VAE": ("rdframe_lightning", "lightning_unchecked"),
+    "Lightning's loop alone, VAE": ("lightning_bare", "rdframe_model"),
 }
 
 
@@ -167,6 +170,18 @@ class UncheckedSystem(RDSystem):
         pass
 
 
+class BareSystem(UncheckedSystem):
+    """RDSystem's loss and nothing else under the Trainer: no per-batch seed, no checks of the
+    loss, rate, distortion or gradients, no logging; what Lightning's loop costs by itself."""
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        with argument_validation(False):
+            return self._loss(batch)[1]
+
+    def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        pass
+
+
 def rdframe_lightning(
     batches: list[Tensor], system_class: type[RDSystem] = RDSystem, vamp: bool = False
 ) -> float:
@@ -228,6 +243,7 @@ def main() -> None:
     methods: dict[str, Callable[[list[Tensor]], float]] = {
         "plain": plain, "rdframe_model": rdframe_model, "rdframe_lightning": rdframe_lightning,
         "lightning_unchecked": partial(rdframe_lightning, system_class=UncheckedSystem),
+        "lightning_bare": partial(rdframe_lightning, system_class=BareSystem),
         "model_compiled": partial(rdframe_model, compiled=True)}
     if (run := pythae_step()) is not None:
         methods["pythae"] = run
