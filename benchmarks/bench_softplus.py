@@ -38,7 +38,6 @@ from rdframe.encoders import mlp as mlp_encoder
 from rdframe.estimators import iwae_log_likelihood
 from rdframe.memory import iwae_rows
 from rdframe.nn import softplus
-from rdframe.system import argument_validation
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHAPE = (100, 784)
@@ -95,15 +94,22 @@ def elementwise(repeats: int) -> dict[str, float]:
     return {name: 1e6 * statistics.median(t) for name, t in times.items()}
 
 
-def training(repeats: int, steps: int) -> dict:
-    """Seconds for ``steps`` steps, before (torch's paths) and after, alternating."""
-    batches = bench_train.load_batches(steps)
+def before_and_after(repeats: int, training: bool, run: Callable[[str], float]
+                     ) -> dict[str, list[float]]:
+    """Seconds of ``run(name)`` with torch's paths (``torch_paths(training)``, "before") and
+    without ("after"), the two alternating which goes first from repeat to repeat."""
     seconds: dict[str, list[float]] = {"before": [], "after": []}
     for repeat in range(repeats):
         for name in (("before", "after") if repeat % 2 == 0 else ("after", "before")):
-            paths = torch_paths(training=True) if name == "before" else nullcontext()
-            with paths, argument_validation(False):
-                seconds[name].append(bench_train.rdframe_model(batches))
+            with torch_paths(training) if name == "before" else nullcontext():
+                seconds[name].append(run(name))
+    return seconds
+
+
+def training(repeats: int, steps: int) -> dict:
+    """Seconds for ``steps`` steps of bench_train's library loop, before and after."""
+    batches = bench_train.load_batches(steps)
+    seconds = before_and_after(repeats, True, lambda name: bench_train.rdframe_model(batches))
     return {"steps": steps, "seconds": seconds,
             "after_vs_before": median_ratio(seconds["after"], seconds["before"])}
 
@@ -114,15 +120,15 @@ def iwae(repeats: int, samples: int = 1000, examples: int = 100) -> dict:
     torch.manual_seed(0)
     model = bench_iwae.rdframe_model(tuple(x.shape[1:]), 32, 512).eval()
     rows = iwae_rows(model, x)
-    seconds: dict[str, list[float]] = {"before": [], "after": []}
     estimates = {}
-    for repeat in range(repeats):
-        for name in (("before", "after") if repeat % 2 == 0 else ("after", "before")):
-            paths = torch_paths(training=False) if name == "before" else nullcontext()
-            with paths, torch.no_grad():
-                start = time.perf_counter()
-                estimates[name] = iwae_log_likelihood(model, x, samples, rows).mean().item()
-                seconds[name].append(time.perf_counter() - start)
+
+    @torch.no_grad()
+    def bound(name: str) -> float:
+        start = time.perf_counter()
+        estimates[name] = iwae_log_likelihood(model, x, samples, rows).mean().item()
+        return time.perf_counter() - start
+
+    seconds = before_and_after(repeats, False, bound)
     return {"samples": samples, "examples": examples, "rows": rows, "seconds": seconds,
             "mean_log_likelihood": estimates,
             "after_vs_before": median_ratio(seconds["after"], seconds["before"])}
