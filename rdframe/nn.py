@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -51,6 +52,43 @@ def softplus(v: Tensor) -> Tensor:
     if v.device.type == "cpu" and v.dtype in (torch.float32, torch.float64):
         return _Softplus.apply(v)
     return F.softplus(v)
+
+
+MAX_GROUP = 64  # factors 1 + e^−|v| in (1, 2] a product may hold: at most 2⁶⁴, inside float32
+
+
+def softplus_sum(v: Tensor) -> Tensor:
+    """Σ softplus(v) over the last dimension, shape ``v.shape[:-1]``: what a Bernoulli
+    likelihood subtracts for each draw's pixels.
+
+    Where no gradient is wanted, on a CPU in float32 or float64, it is
+    Σ max(v, 0) + Σ_groups log Π_group (1 + e^−|v|): the last dimension is cut into equal
+    groups of up to MAX_GROUP elements, and each group takes one log of a product in place of
+    a log per element. Each factor lies in (1, 2], so a product of 64 is at most 2⁶⁴, and its
+    relative rounding error, about 64 float epsilons, is the error a sum of 64 logs makes.
+    The IWAE passes spend a fifth of their time on this sum over every pixel of every draw:
+    about 2 ns an element this way against 3 ns for :func:`softplus` then a sum, and 10 ns
+    for ``F.softplus`` (benchmarks/README.md). Elsewhere, or where the last dimension has no
+    divisor from 8 to 64 (a prime), it is ``softplus(v).sum(-1)``.
+
+    >>> v = torch.tensor([[-100.0, -3.0, 0.0, 3.0, 100.0, 1.0, 2.0, -2.0]])
+    >>> torch.allclose(softplus_sum(v), F.softplus(v).sum(-1), rtol=0, atol=1e-5)
+    True
+    """
+    group = _group(v.shape[-1])
+    if (group < 8 or v.device.type != "cpu" or v.dtype not in (torch.float32, torch.float64)
+            or (v.requires_grad and torch.is_grad_enabled())):
+        return softplus(v).sum(-1)
+    a = v.abs()
+    positive = (v.sum(-1) + a.sum(-1)).mul_(0.5)  # Σ max(v, 0) = Σ (v + |v|) / 2
+    factors = a.neg_().exp_().add_(1).unflatten(-1, (-1, group))
+    return positive.add_(factors.prod(-1).log_().sum(-1))
+
+
+@functools.lru_cache
+def _group(size: int) -> int:
+    """The largest divisor of ``size`` not above MAX_GROUP."""
+    return max(g for g in range(1, min(size, MAX_GROUP) + 1) if size % g == 0)
 
 
 class _Softplus(torch.autograd.Function):

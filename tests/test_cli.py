@@ -227,7 +227,9 @@ def test_ddp_sweep_launches_each_job_once(tmp_path):
     assert (tmp_path / "out" / "report.md").is_file()
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+# submitit_local: slow (12 s); test_resume's requeued submitit job runs that launcher anyway
+@pytest.mark.parametrize("launcher", ["joblib", pytest.param("submitit_local",
+                                                             marks=pytest.mark.slow)])
 def test_sweep_through_a_launcher_plugin(tmp_path, launcher):
     done = rdframe("sweep", *QUICK, f"hydra/launcher={launcher}", "objective.beta=0.5,2",
                    "hydra.sweep.dir=out", cwd=tmp_path)

@@ -102,7 +102,9 @@ def uninterrupted(tmp_path_factory) -> Path:
     return cwd / "run"
 
 
-@pytest.mark.parametrize(("killed_at", "checkpoint"), [(20, 15), (47, 45)])
+# (20, 15), a kill before the scheduler's first milestone, goes the same way: slow, 13 s
+@pytest.mark.parametrize(("killed_at", "checkpoint"),
+                         [pytest.param(20, 15, marks=pytest.mark.slow), (47, 45)])
 def test_sigkill_mid_epoch_then_relaunch_ends_bit_identical(
     tmp_path, uninterrupted, killed_at, checkpoint
 ):
@@ -131,7 +133,9 @@ def test_resume_option_names_the_run_folder(tmp_path, uninterrupted):
     assert resumed["train_seconds"] > 0
 
 
-@pytest.mark.parametrize("name", ["SIGTERM", "SIGUSR1"])
+# SIGUSR1 takes rdframe's handler of SIGUSR2, which the requeued submitit job below
+# receives: slow, 13 s
+@pytest.mark.parametrize("name", ["SIGTERM", pytest.param("SIGUSR1", marks=pytest.mark.slow)])
 def test_preemption_signal_checkpoints_exits_and_resumes_exactly(tmp_path, uninterrupted, name):
     run = tmp_path / "run"
     stopped = subprocess.run(

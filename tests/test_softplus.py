@@ -3,11 +3,13 @@ log(1 + eᵛ) in float64 and against F.softplus, which it stands in for."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch.nn import functional as F
 
-from rdframe.nn import softplus
+from rdframe.nn import softplus, softplus_sum
 
 
 def truth(v: torch.Tensor) -> torch.Tensor:
@@ -50,3 +52,40 @@ def test_half_precision_is_f_softplus(dtype):
     """Outside float32 and float64 (bfloat16 under autocast) it is F.softplus itself."""
     v = torch.linspace(-30, 30, 101).to(dtype)
     assert torch.equal(softplus(v), F.softplus(v))
+
+
+def exact_sum(v: torch.Tensor) -> torch.Tensor:
+    return truth(v).sum(-1)
+
+
+@pytest.mark.parametrize("size", [784, 3072, 96, 10])
+def test_sum_by_groups_within_the_rounding_of_a_sum(size):
+    """Σ softplus over the last dimension, one log per group of pixels (784 = 14 × 56,
+    3072 = 48 × 64, 96 = 2 × 48; 10 has no divisor from 8 to 64, so it is summed element by
+    element): within float32's rounding of the sum itself, logits of ±120 and 0 included."""
+    torch.manual_seed(0)
+    v = torch.randn(3, 50, size) * torch.tensor([1.0, 10.0, 40.0]).view(3, 1, 1)
+    v[0, 0, :3] = torch.tensor([-120.0, 0.0, 120.0])
+    expected = exact_sum(v)
+    got = softplus_sum(v)
+    assert got.shape == (3, 50) and got.dtype == torch.float32
+    bound = 2e-7 * (size + v.abs().sum(-1).double())  # a few epsilons of Σ|v| + Σ log 2
+    assert bool(((got.double() - expected).abs() <= bound).all())
+    assert torch.allclose(softplus_sum(v.double()), expected, rtol=1e-13, atol=1e-11)
+
+
+def test_sum_by_groups_gives_the_product_a_whole_group():
+    """A group of 64 factors at their largest, 1 + e⁰ = 2, multiplies to 2⁶⁴ without
+    overflow: the sum is 3072 log 2, exactly as far as float32 goes."""
+    v = torch.zeros(2, 3072)
+    assert torch.allclose(softplus_sum(v).double(), torch.full((2,), 3072 * math.log(2),
+                          dtype=torch.float64), rtol=1e-6, atol=0)
+
+
+def test_sum_keeps_gradients_through_softplus():
+    """Where a gradient is wanted, it is softplus(v).sum(-1), whose derivative is σ(v)."""
+    v = (torch.randn(4, 784) * 5).requires_grad_()
+    softplus_sum(v).sum().backward()
+    assert torch.allclose(v.grad, torch.sigmoid(v.detach()), rtol=0, atol=1e-7)
+    with torch.no_grad():
+        assert torch.allclose(softplus_sum(v), F.softplus(v).sum(-1), rtol=1e-6, atol=1e-3)

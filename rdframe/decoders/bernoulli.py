@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Bernoulli, Distribution
 
-from rdframe.nn import softplus
+from rdframe.nn import softplus, softplus_sum
 
 
 def linear_bernoulli_log_prob(h: Tensor, head: nn.Linear, x: Tensor, event_dims: int) -> Tensor:
@@ -35,7 +35,7 @@ def linear_bernoulli_log_prob(h: Tensor, head: nn.Linear, x: Tensor, event_dims:
     agreement = (h * (x @ head.weight)).sum(-1)  # Σ_i x_i (W h)_i
     if head.bias is not None:
         agreement = agreement + x @ head.bias
-    return agreement - softplus(head(h)).sum(-1)
+    return agreement - softplus_sum(head(h))
 
 
 def bernoulli_log_prob(logits: Tensor, x: Tensor, event_dims: int) -> Tensor:
