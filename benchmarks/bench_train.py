@@ -23,6 +23,10 @@ methods put a VampPrior of K = 50 pseudo-inputs in place of N(0, I). Methods:
 - ``model_compiled``: ``rdframe_model`` with its loss (forward, and backward through
   AOTAutograd) under ``torch.compile``; its first call, the compilation, falls in the warm-up;
 - ``pythae``: pythae's VAE of the same layers through its own training step (optional);
+- ``products``, ``products_adam``: a step's matrix products and nothing else (each linear
+  layer's forward product, then its weight gradient's and, past the first layer, its input
+  gradient's, on the step's shapes), and the same followed by the fused Adam step: the
+  floor under any implementation of this step in fp32, to set the others against;
 - ``rdframe_model_vamp``, ``rdframe_lightning_vamp``, ``pythae_vamp``: the library loop,
   ``RDSystem`` under the Trainer and pythae's ``VAMP``, with the VampPrior.
 
@@ -67,6 +71,8 @@ COMPARISONS = {
     "Lightning's cost, VAMP": ("rdframe_lightning_vamp", "rdframe_model_vamp"),
     "the finite-gradient check, VAE": ("rdframe_lightning", "lightning_unchecked"),
     "Lightning's loop alone, VAE": ("lightning_bare", "rdframe_model"),
+    "the products alone, as a multiple of pythae's throughput": ("pythae", "products"),
+    "the products and Adam, as a multiple of pythae's throughput": ("pythae", "products_adam"),
 }
 
 
@@ -145,6 +151,35 @@ def rdframe_model(batches: list[Tensor], compiled: bool = False, vamp: bool = Fa
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+
+    return timed_steps(step, batches)
+
+
+def products(batches: list[Tensor], adam: bool = False) -> float:
+    """The step's matrix products alone, on inputs and output gradients of the step's shapes
+    drawn once; with ``adam``, then fused Adam on gradients already in place."""
+    m = model().to(batches[0].device)
+    layers = [layer for net in (m.encoder.net, m.decoder.net) for layer in net
+              if isinstance(layer, nn.Linear)]
+    inputs = [torch.randn(BATCH, layer.in_features, device=layer.weight.device)
+              for layer in layers]
+    grads = [torch.randn(BATCH, layer.out_features, device=layer.weight.device)
+             for layer in layers]
+    for parameter in m.parameters():
+        parameter.grad = torch.zeros_like(parameter)
+    factory = partial(torch.optim.Adam, lr=1e-3)
+    optimizer = factory(m.parameters(), **fused_options(factory, m.parameters()))
+
+    @torch.no_grad()
+    def step(x: Tensor) -> None:
+        for layer, a in zip(layers, inputs):
+            torch.addmm(layer.bias, a, layer.weight.t())
+        for i, (layer, a, g) in enumerate(zip(layers, inputs, grads)):
+            torch.mm(g.t(), a)
+            if i > 0:  # the first layer's input is the data: no gradient
+                torch.mm(g, layer.weight)
+        if adam:
+            optimizer.step()
 
     return timed_steps(step, batches)
 
@@ -244,7 +279,8 @@ def main() -> None:
         "plain": plain, "rdframe_model": rdframe_model, "rdframe_lightning": rdframe_lightning,
         "lightning_unchecked": partial(rdframe_lightning, system_class=UncheckedSystem),
         "lightning_bare": partial(rdframe_lightning, system_class=BareSystem),
-        "model_compiled": partial(rdframe_model, compiled=True)}
+        "model_compiled": partial(rdframe_model, compiled=True),
+        "products": products, "products_adam": partial(products, adam=True)}
     if (run := pythae_step()) is not None:
         methods["pythae"] = run
     methods |= {"rdframe_model_vamp": partial(rdframe_model, vamp=True),
