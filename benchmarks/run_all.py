@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -155,6 +156,11 @@ def markdown(report: dict) -> str:
                   f"TrainingPipeline, {cli['epochs']} epochs: rdframe / pythae "
                   f"{cli['rdframe_over_pythae_train_seconds']:.2f} in training time, "
                   f"{cli['rdframe_over_pythae_wall_seconds']:.2f} for the whole command."]
+        per_epoch = [statistics.median(run["train_seconds"] for run in cli["runs"][name])
+                     / cli["epochs"] for name in ("rdframe", "pythae")]
+        lines += ["", "| training seconds per epoch, validation and checkpoints included "
+                  "(median of the repeats) | rdframe | pythae |", "|---|---:|---:|",
+                  "| | {:.2f} | {:.2f} |".format(*per_epoch)]
     else:
         lines += ["", f"End to end against pythae: not run ({cli.get('error')})."]
     lines += ["", "## IWAE (k samples of 100 test images, 1 thread)", "",
