@@ -32,7 +32,7 @@ from unittest import mock
 import bench_iwae
 import bench_train
 import torch
-from common import median_ratio, write_record
+from common import median_ratio, rotated, write_record
 from torch.nn import functional as F
 
 from rdframe.decoders import bernoulli
@@ -95,19 +95,6 @@ def elementwise(repeats: int) -> dict[str, float]:
         for name, fn in ops.items():
             times[name].append(per_call(fn, 200))
     return {name: 1e6 * statistics.median(t) for name, t in times.items()}
-
-
-def rotated(repeats: int, variants: dict[str, Callable[[], object]],
-            run: Callable[[str], float]) -> dict[str, list[float]]:
-    """Seconds of ``run(name)`` under each variant's context (``variants[name]()``), the
-    order rotated from repeat to repeat so that each goes first as often."""
-    names = list(variants)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    for repeat in range(repeats):
-        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
-            with variants[name]():
-                seconds[name].append(run(name))
-    return seconds
 
 
 def training(repeats: int, steps: int) -> dict:

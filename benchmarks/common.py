@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,19 @@ def median_ratio(times: Sequence[float], references: Sequence[float]) -> float:
     3.0
     """
     return statistics.median(t / r for t, r in zip(times, references, strict=True))
+
+
+def rotated(repeats: int, variants: dict[str, Callable[[], object]],
+            run: Callable[[str], float]) -> dict[str, list[float]]:
+    """Seconds of ``run(name)`` under each variant's context (``variants[name]()``), the
+    order rotated from repeat to repeat so that each goes first as often."""
+    names = list(variants)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+            with variants[name]():
+                seconds[name].append(run(name))
+    return seconds
 
 
 def write_record(path: Path | str, record: dict) -> Path:

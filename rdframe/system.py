@@ -111,6 +111,8 @@ class RDSystem(pl.LightningModule):
         # error), "iwae" (the importance-weighted NLL, the long one); `rdframe train` runs them
         # one after the other, writing rd.json in between
         self.test_passes: tuple[str, ...] = TEST_PASSES
+        # the evaluation epoch's metrics so far: name → (Σ of batch means × examples, examples)
+        self._epoch: dict[str, tuple[Tensor | float, int]] = {}
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
         optimizer = self.optimizer_factory(self.parameters(), **fused_options(
@@ -133,7 +135,47 @@ class RDSystem(pl.LightningModule):
             values |= {"selection": self.selection(terms)}
         values = {f"{stage}/{k}": v.mean() for k, v in values.items()}
         values[f"{stage}/loss"] = loss
-        self.log_dict(values, batch_size=len(terms.rate), sync_dist=True, prog_bar=False)
+        if stage == "train":
+            self.log_dict(values, batch_size=len(terms.rate), sync_dist=True, prog_bar=False)
+        else:
+            self._add_to_epoch(values, len(terms.rate))
+
+    def _add_to_epoch(self, means: Mapping[str, Tensor], n: int) -> None:
+        """Add a batch's means over its ``n`` examples to the epoch's sums (float64, on the
+        device, without a synchronisation), which :meth:`_log_epoch` logs as means once the
+        epoch ends: the example-weighted means Lightning's ``self.log(on_epoch=True)`` gives,
+        without its bookkeeping on every call (about half a millisecond a metric a batch: a
+        fifth of the validation epoch of a small model)."""
+        for name, mean in means.items():
+            total, count = self._epoch.get(name, (0.0, 0))
+            self._epoch[name] = (mean.detach().double() * n + total, count + n)
+
+    def _log_epoch(self) -> None:
+        """Log each metric's mean over the epoch's examples in all processes (sums and counts
+        added across processes in one reduction), and start the next epoch's sums."""
+        epoch, self._epoch = self._epoch, {}
+        if not epoch:
+            return
+        names = list(epoch)
+        totals = torch.stack([torch.as_tensor(epoch[k][0], dtype=torch.float64,
+                                              device=self.device) for k in names])
+        counts = torch.tensor([epoch[k][1] for k in names], dtype=torch.float64,
+                              device=self.device)
+        summed = self.trainer.strategy.reduce(torch.stack([totals, counts]), reduce_op="sum")
+        means = (summed[0] / summed[1]).float()
+        self.log_dict(dict(zip(names, means.unbind())), sync_dist=True, prog_bar=False)
+
+    def on_validation_epoch_start(self) -> None:
+        self._epoch = {}
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch()
+
+    def on_test_epoch_start(self) -> None:
+        self._epoch = {}
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch()
 
     def selection(self, terms: RDTerms) -> Tensor:
         """What the best checkpoint minimises, whatever β is in force: −ELBO = D + R for a
@@ -252,7 +294,7 @@ class RDSystem(pl.LightningModule):
         seed_batch(self.seed, "test", split_batch)
         if self.objective.target == "y":
             error = predictive_error(self.model, x, y)
-            self.log("test/error", error, batch_size=len(y), sync_dist=True)
+            self._add_to_epoch({"test/error": torch.as_tensor(error)}, len(y))
         return self._step(batch, "test")
 
     def _log_iwae(self, x: Tensor) -> None:
@@ -260,7 +302,7 @@ class RDSystem(pl.LightningModule):
         values = {"test/iwae_nll": nll}
         if discrete_likelihood(self.model):  # a density's NLL is no code length
             values["test/iwae_bpd"] = bits_per_dim(nll, x[0].numel())
-        self.log_dict(values, batch_size=len(x), sync_dist=True)
+        self._add_to_epoch(values, len(x))
 
     def on_fit_start(self) -> None:
         check_target(self.model, self.objective)

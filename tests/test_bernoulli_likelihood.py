@@ -23,23 +23,25 @@ def reference(h: torch.Tensor, head: torch.nn.Linear, x: torch.Tensor) -> torch.
     return likelihood.log_prob(x.double())
 
 
+@pytest.mark.parametrize("draws", [(5,), (), (1,)])
 @pytest.mark.parametrize("scale", [1.0, 30.0])
-def test_linear_bernoulli_log_prob_matches_the_distribution(scale):
+def test_linear_bernoulli_log_prob_matches_the_distribution(scale, draws):
     """Logits up to ±100 at scale 30, where Σ x·l and Σ softplus(l) reach 10⁴ nats: float32
     keeps the sum to 10⁻³ nats of it. In float64 the one approximation left is softplus's
-    (l itself above l = 20, short by log(1 + e⁻ˡ) < 2.1·10⁻⁹ a pixel, 784 pixels)."""
+    (l itself above l = 20, short by log(1 + e⁻ˡ) < 2.1·10⁻⁹ a pixel, 784 pixels). Five
+    draws of each example take Wᵀx, one draw the logits themselves."""
     torch.manual_seed(0)
     head = torch.nn.Linear(64, 784)
     with torch.no_grad():
         head.weight.mul_(scale)
-    h = torch.randn(5, 3, 64).relu()  # (S, B, H)
+    h = torch.randn(*draws, 3, 64).relu()  # (S, B, H)
     x = torch.rand(3, *SHAPE).bernoulli()  # (B, 1, 28, 28)
     expected = reference(h, head, x)
     assert expected.abs().max() > (1e3 if scale > 1 else 1e2)
     with torch.no_grad():
         single = linear_bernoulli_log_prob(h, head, x, len(SHAPE))
         double = linear_bernoulli_log_prob(h.double(), head.double(), x, len(SHAPE))
-    assert single.dtype == torch.float32 and single.shape == (5, 3)
+    assert single.dtype == torch.float32 and single.shape == (*draws, 3)
     assert torch.allclose(double, expected, rtol=0, atol=784 * 2.1e-9)
     assert torch.allclose(single.double(), expected, rtol=0, atol=2e-3)
 

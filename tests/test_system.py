@@ -45,6 +45,31 @@ def test_fast_dev_run_logs_every_quantity(make_config, tmp_path):
         assert math.isclose(float(values[f"{stage}/loss"]), expected, rel_tol=1e-5), stage
 
 
+def test_evaluation_metrics_are_means_over_every_example_of_the_split(make_config, tmp_path):
+    """val/… and test/… are means over the split's examples, each batch weighted by its size:
+    replayed batch by batch from the same seeds, a last batch of another size included (a mean
+    of the batches' means would differ)."""
+    from rdframe.seeding import seed_batch
+
+    cfg = make_config("latent_dim=4", "data.batch_size=70", "iwae_samples=4")
+    data, system = build_data(cfg), build_system(cfg)
+    data.setup("fit")
+    batches = list(data.val_dataloader())
+    assert len(batches[-1][0]) != len(batches[0][0])
+    logged = _trainer(tmp_path).validate(system, datamodule=data, verbose=False)[0]
+    terms = []
+    with torch.no_grad():
+        for i, batch in enumerate(batches):
+            seed_batch(system.seed, "val", 0, i)
+            terms.append(system._terms(batch))
+    rate = torch.cat([t.rate for t in terms])
+    distortion = torch.cat([t.distortion for t in terms])
+    assert math.isclose(logged["val/rate"], rate.double().mean(), rel_tol=1e-6)
+    assert math.isclose(logged["val/distortion"], distortion.double().mean(), rel_tol=1e-6)
+    batch_means = torch.stack([t.distortion.double().mean() for t in terms]).mean()
+    assert not math.isclose(logged["val/distortion"], batch_means, rel_tol=1e-6)
+
+
 def test_training_metrics_are_logged_every_log_every_n_steps(make_config, tmp_path):
     """Only the steps a logger receives call self.log at all (it costs a fraction of a small
     model's step); what they log reaches the logger."""
