@@ -72,6 +72,9 @@ class RDSystem(pl.LightningModule):
     ``iwae_samples``) when the decoder scores x, with its bits per dimension ``iwae_bpd`` when
     d(x|z) is discrete, and the classification ``error`` when it scores the label y (the
     bottleneck); both come from :mod:`rdframe.estimators`, as in ``rdframe evaluate``.
+    Validation and test metrics are means over the epoch's examples, summed batch by batch and
+    logged once when the epoch ends (a subclass overriding ``on_validation_epoch_end`` or
+    ``on_test_epoch_end`` calls ``super()``).
 
     Every batch draws its randomness from a generator seeded by (``seed``, stage, epoch,
     batch, rank) in training and by (``seed``, stage, step, batch of the split) in validation
