@@ -155,7 +155,9 @@ class RDSystem(pl.LightningModule):
 
     def _log_epoch(self) -> None:
         """Log each metric's mean over the epoch's examples in all processes (sums and counts
-        added across processes in one reduction), and start the next epoch's sums."""
+        added across processes in one reduction), and start the next epoch's sums. Every
+        process logs the same names: Lightning refuses a process an evaluation loader
+        without a batch."""
         epoch, self._epoch = self._epoch, {}
         if not epoch:
             return
