@@ -42,7 +42,7 @@ from pathlib import Path
 
 import torch
 from bench_budget import SYMBOLS
-from common import random_images, synchronize, write_record
+from common import random_images, rotation, synchronize, write_record
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -201,9 +201,8 @@ def levers(model: str, settings: list[Setting], args: argparse.Namespace,
                               "warmup_s": time.perf_counter() - start, "seconds": []}
         steps[setting.name] = step
     set_tf32(False)
-    names = list(steps)
     for repeat in range(args.repeats):
-        for name in names[repeat % len(names):] + names[: repeat % len(names)]:
+        for name in rotation(steps, repeat):
             set_tf32(rows[name]["tf32"])
             rows[name]["seconds"].append(seconds_per_call(steps[name], args.steps, device))
     set_tf32(False)

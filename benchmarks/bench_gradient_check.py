@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 from bench_train import model
-from common import median_ratio
+from common import median_ratio, rotation
 
 from rdframe.system import nonfinite_gradient
 
@@ -39,7 +39,7 @@ def main() -> None:
         "total norm": norm_check, "nonfinite_gradient": nonfinite_gradient}
     seconds: dict[str, list[float]] = {name: [] for name in checks}
     for repeat in range(args.repeats):
-        for name in (list(checks) if repeat % 2 == 0 else list(reversed(checks))):
+        for name in rotation(checks, repeat):
             start = time.perf_counter()
             for _ in range(args.calls):
                 checks[name]([p.grad for p in parameters if p.grad is not None])

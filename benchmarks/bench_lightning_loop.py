@@ -18,6 +18,7 @@ import time
 
 import pytorch_lightning as pl
 import torch
+from common import rotation
 from torch.utils.data import DataLoader
 
 SKIP = 100  # steps before the timing starts
@@ -72,11 +73,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.steps <= SKIP:
+        parser.error(f"--steps must exceed the {SKIP} untimed steps")
     torch.set_num_threads(1)
     loader = DataLoader([(torch.randn(8, 4),) for _ in range(args.steps)], batch_size=None)
     times: dict[str, list[float]] = {"lightning": [], "plain": []}
     for repeat in range(args.repeats):
-        for name in (("lightning", "plain") if repeat % 2 == 0 else ("plain", "lightning")):
+        for name in rotation(times, repeat):
             times[name].append((lightning if name == "lightning" else plain)(loader, args.steps))
     medians = {name: 1e6 * statistics.median(t) for name, t in times.items()}
     print(f"µs a step (median of {args.repeats}): Trainer {medians['lightning']:.0f}, plain loop "

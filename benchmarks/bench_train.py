@@ -49,7 +49,7 @@ from pathlib import Path
 import common
 import pytorch_lightning as pl
 import torch
-from common import median_ratio, pythae_vae, synchronize, write_record
+from common import median_ratio, pythae_vae, rotation, synchronize, write_record
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
@@ -293,10 +293,9 @@ def main() -> None:
             parser.error(f"unknown methods {sorted(unknown)}; choose from {list(methods)}")
         methods = {name: run for name, run in methods.items()
                    if name in args.methods or name == "plain"}
-    names, seconds = list(methods), {name: [] for name in methods}
+    seconds = {name: [] for name in methods}
     for repeat in range(args.repeats):
-        order = names[repeat % len(names):] + names[: repeat % len(names)]
-        for name in order:
+        for name in rotation(methods, repeat):
             seconds[name].append(methods[name](batches))
     images = args.steps * BATCH
     record = {"steps": args.steps, "batch": BATCH, "repeats": args.repeats,
@@ -305,7 +304,7 @@ def main() -> None:
               "torch": torch.__version__, "components": COMPONENTS,
               "methods": {}, "comparisons": {}}
     print(f"{'method':>18} {'ms/step':>8} {'images/s':>9} {'vs plain':>9}")
-    for name in names:
+    for name in methods:
         ratio, best = median_ratio(seconds[name], seconds["plain"]), min(seconds[name])
         record["methods"][name] = {"seconds": seconds[name], "images_per_s": images / best,
                                    "ratio_to_plain": ratio}

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import median_ratio, write_record
+from common import median_ratio, rotation, write_record
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -71,8 +71,7 @@ def main() -> None:
     runs = {"rdframe": run_rdframe, "pythae": run_pythae}
     measured: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
     for repeat in range(args.repeats):
-        order = list(runs) if repeat % 2 == 0 else list(runs)[::-1]
-        for name in order:
+        for name in rotation(runs, repeat):
             with tempfile.TemporaryDirectory() as folder:
                 measured[name].append(runs[name](Path(folder) / "run", args.epochs))
     record = {"epochs": args.epochs, "repeats": args.repeats, "runs": measured}

@@ -20,14 +20,24 @@ def median_ratio(times: Sequence[float], references: Sequence[float]) -> float:
     return statistics.median(t / r for t, r in zip(times, references, strict=True))
 
 
+def rotation(names: Sequence[str], repeat: int) -> list[str]:
+    """The order of ``names`` in repeat number ``repeat``: rotated by one each repeat, so that
+    each goes first as often (with two names, they alternate).
+
+    >>> [rotation("abc", r) for r in range(3)]
+    [['a', 'b', 'c'], ['b', 'c', 'a'], ['c', 'a', 'b']]
+    """
+    names = list(names)
+    return names[repeat % len(names):] + names[:repeat % len(names)]
+
+
 def rotated(repeats: int, variants: dict[str, Callable[[], object]],
             run: Callable[[str], float]) -> dict[str, list[float]]:
     """Seconds of ``run(name)`` under each variant's context (``variants[name]()``), the
     order rotated from repeat to repeat so that each goes first as often."""
-    names = list(variants)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
     for repeat in range(repeats):
-        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+        for name in rotation(variants, repeat):
             with variants[name]():
                 seconds[name].append(run(name))
     return seconds
